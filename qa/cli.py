@@ -1,0 +1,245 @@
+"""``qa build | ask | search | info | serve | eval``: each verb calls one public function
+and formats its result. A ``QAError`` becomes a one-line message and exit code 1."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from qa.config import Settings
+from qa.errors import IndexNotFoundError, QAError
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    defaults = Settings()
+    return Settings(
+        model=defaults.model if getattr(args, "model", None) is None else args.model,
+        chunk_size=defaults.chunk_size if getattr(args, "chunk_size", None) is None else args.chunk_size,
+        chunk_overlap=defaults.chunk_overlap
+        if getattr(args, "chunk_overlap", None) is None
+        else args.chunk_overlap,
+        multilingual=not getattr(args, "no_multilingual", False),
+    )
+
+
+class _ProgressBar:
+    """Draws one tqdm bar per build stage on stderr (the library itself never prints)."""
+
+    LABELS = {"read": "reading", "embed": "embedding", "embed-multilingual": "embedding (cross-lingual)"}
+
+    def __init__(self) -> None:
+        self.stage: str | None = None
+        self.bar = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.LABELS or total == 0:
+            return
+        from tqdm import tqdm
+
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(total=total, desc=self.LABELS[stage], unit="chunk" if "embed" in stage else "file",
+                            file=sys.stderr, leave=True, dynamic_ncols=True)  # fmt: skip
+        assert self.bar is not None
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from qa.store import build_index
+
+    bar = _ProgressBar()
+    try:
+        report = build_index(args.corpus, args.index, settings=_settings(args), full=args.full, progress=bar)
+    finally:
+        bar.close()
+    for skipped in report.skipped:
+        print(f"skipped {skipped.source}: {skipped.reason}", file=sys.stderr)
+    print(report.summary())
+    return 0
+
+
+def _print_citations(citations: list) -> None:  # type: ignore[type-arg]
+    for n, c in enumerate(citations, start=1):
+        dated = f", {c.date}" if c.date else ""
+        print(f"\n[{n}] {c.title} ({c.source}{dated}; chars {c.start}-{c.end}; score {c.score:.3f})")
+        print(f"    {c.excerpt}")
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from qa.pipeline import answer
+
+    result = answer(args.question, index_dir=args.index, k=args.k)
+    if args.json:
+        print(json.dumps(asdict(result), ensure_ascii=False, indent=2))
+        return 0
+    print(result.text)
+    _print_citations(result.citations)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from qa.pipeline import engine_for
+
+    hits = engine_for(args.index).search(args.query, k=args.k)
+    if args.json:
+        print(json.dumps([asdict(h) for h in hits], ensure_ascii=False, indent=2))
+        return 0
+    for rank, hit in enumerate(hits, start=1):
+        ranks = ", ".join(f"{name} #{r}" for name, r in hit.ranks.items())
+        print(
+            f"{rank}. {hit.score:.4f}  {hit.chunk.source} chars {hit.chunk.start}-{hit.chunk.end}  ({ranks})"
+        )
+        print(f"   {hit.chunk.text[:300]}{'…' if len(hit.chunk.text) > 300 else ''}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from qa.store import corpus_changes, open_index
+
+    index = open_index(args.index)
+    corpus = Path(args.corpus) if args.corpus is not None else index.corpus_dir
+    documents = index.documents()
+    print(f"index:      {index.path}")
+    print(f"built:      {index.built_at} from {index.corpus_dir}")
+    print(f"model:      {index.manifest['dense']['model']} ({index.manifest['dense']['dimension']}-d)")
+    multilingual = index.manifest["multilingual"]
+    print(f"cross-lingual: {multilingual['model'] if multilingual else 'off'}")
+    settings = index.settings
+    print(f"chunking:   {settings['chunk_size']} chars, overlap {settings['chunk_overlap']}")
+    print(f"documents:  {len(documents)}, chunks: {index.chunk_count}")
+    if corpus.is_dir():
+        changes = corpus_changes(corpus, index)
+        pending = [("added", changes.added), ("changed", changes.changed), ("removed", changes.removed)]
+        if any(names for _, names in pending):
+            print("changed since the last build (run 'qa build'):")
+            for label, names in pending:
+                for name in names:
+                    print(f"  {label:8} {name}")
+        else:
+            print("corpus:     up to date")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from qa.store import build_index, open_index
+    from qa.web import launch
+
+    try:
+        open_index(args.index)
+    except IndexNotFoundError:
+        print(f"No index yet: building it from '{args.corpus}'…", file=sys.stderr)
+        bar = _ProgressBar()
+        try:
+            print(build_index(args.corpus, args.index, settings=_settings(args), progress=bar).summary())
+        finally:
+            bar.close()
+    auth = tuple(args.auth.split(":", 1)) if args.auth else None
+    launch(corpus_dir=args.corpus, index_dir=args.index, host=args.host, port=args.port, auth=auth)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from qa.evaluate import evaluate, load_questions
+    from qa.pipeline import Engine
+
+    report = evaluate(load_questions(args.questions), Engine(args.index))
+    if args.out:
+        Path(args.out).write_text(report.to_json())
+    if args.json:
+        print(report.to_json())
+        return 0
+    correct = round(report.accuracy * report.questions)
+    print(f"accuracy:            {correct}/{report.questions} ({report.accuracy:.1%})")
+    for kind, value in report.by_type.items():
+        print(f"  {kind:18} {value:.1%}")
+    fmt = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
+    print(
+        f"abstention:          precision {fmt(report.abstention_precision)}, recall {fmt(report.abstention_recall)}"
+    )
+    print(f"gold source cited:   {fmt(report.gold_source_hit_rate)}")
+    print(f"citations verbatim:  {fmt(report.citation_verbatim_rate)}")
+    print(f"latency:             p50 {report.latency_p50_ms:.0f} ms, p95 {report.latency_p95_ms:.0f} ms")
+    print(f"failed:              {', '.join(report.failed) or 'none'}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qa", description="Ask questions of your documents, with citations."
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    def with_index(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--index", default="index", help="index folder (default: index)")
+        return p
+
+    def with_build_settings(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--corpus", default="corpus", help="documents folder (default: corpus)")
+        p.add_argument("--model", help="a local sentence-transformers folder (default: all-MiniLM-L6-v2)")
+        p.add_argument("--chunk-size", type=int, help=f"characters per chunk (default {Settings.chunk_size})")
+        p.add_argument(
+            "--chunk-overlap", type=int, help=f"characters of overlap (default {Settings.chunk_overlap})"
+        )
+        p.add_argument("--no-multilingual", action="store_true", help="skip the cross-lingual index")
+
+    build = with_index(verbs.add_parser("build", help="build or update the index from the corpus"))
+    with_build_settings(build)
+    build.add_argument("--full", action="store_true", help="rebuild from scratch")
+    build.set_defaults(run=cmd_build)
+
+    ask = with_index(verbs.add_parser("ask", help="answer a question with citations"))
+    ask.add_argument("question")
+    ask.add_argument("-k", type=int, help="passages to retrieve")
+    ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    ask.set_defaults(run=cmd_ask)
+
+    search = with_index(verbs.add_parser("search", help="show the best passages with scores"))
+    search.add_argument("query")
+    search.add_argument("-k", type=int, default=5, help="passages to show (default 5)")
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(run=cmd_search)
+
+    info = with_index(verbs.add_parser("info", help="model, counts, and documents changed since the build"))
+    info.add_argument("--corpus", help="corpus folder to compare (default: the one last built)")
+    info.set_defaults(run=cmd_info)
+
+    serve = with_index(verbs.add_parser("serve", help="start the web chat (builds the index if missing)"))
+    with_build_settings(serve)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+    )
+    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--auth", help="USER:PASSWORD required to open the chat (use it with --host 0.0.0.0)")
+    serve.set_defaults(run=cmd_serve)
+
+    evaluate = with_index(verbs.add_parser("eval", help="score answers on a JSONL question set"))
+    evaluate.add_argument("questions", help="JSONL file: id, question, any/all/abstain, sources")
+    evaluate.add_argument("--json", action="store_true", help="print the full report as JSON")
+    evaluate.add_argument("--out", help="also write the JSON report to this file")
+    evaluate.set_defaults(run=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except QAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

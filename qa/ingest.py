@@ -1,0 +1,365 @@
+"""Find the corpus files, read each format, and clean the text.
+
+Cleaning works on paragraphs and is generic: it knows the shapes of web boilerplate
+(paywalls, newsletter prompts, legal notices, "related articles" lists, page chrome), not
+the names of any particular files. The cleaned text is what chunks and citations point into.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.errors import CorpusError
+from qa.records import Document, SkippedFile
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
+MAX_FILE_BYTES = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    """A file found in the corpus, identified by its path and versioned by its bytes."""
+
+    source: str  # POSIX path relative to the corpus root
+    path: Path
+    sha256: str
+
+
+def _is_ignored(name: str) -> bool:
+    # Hidden files, editor backups and Office lock files are never documents.
+    return name.startswith((".", "~$")) or name.endswith(("~", ".tmp", ".swp"))
+
+
+def scan_corpus(root: str | os.PathLike[str]) -> tuple[list[CorpusFile], list[SkippedFile]]:
+    """List the supported files under ``root`` with their content hashes.
+
+    Directory symlinks are not followed (no loops); unreadable files are reported as
+    skipped, never raised, so one bad file cannot stop a build.
+    """
+    root_path = Path(root)
+    if not root_path.is_dir():
+        raise CorpusError(
+            f"Corpus folder '{root}' does not exist. Create it and put documents in it "
+            f"({', '.join(SUPPORTED_SUFFIXES)}), or pass --corpus PATH."
+        )
+    found: list[CorpusFile] = []
+    skipped: list[SkippedFile] = []
+    for dirpath, dirnames, filenames in os.walk(root_path):
+        dirnames[:] = sorted(d for d in dirnames if not _is_ignored(d))
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            source = path.relative_to(root_path).as_posix()
+            if _is_ignored(name):
+                continue
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                skipped.append(SkippedFile(source, f"unsupported file type '{path.suffix}'"))
+                continue
+            try:
+                size = path.stat().st_size
+                if size > MAX_FILE_BYTES:
+                    skipped.append(SkippedFile(source, f"larger than {MAX_FILE_BYTES >> 20} MB"))
+                    continue
+                found.append(CorpusFile(source, path, _sha256(path)))
+            except OSError as exc:
+                skipped.append(SkippedFile(source, f"cannot be read: {exc.strerror or exc}"))
+    return found, skipped
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_document(file: CorpusFile) -> Document:
+    """Read and clean one file. Raises ``CorpusError`` saying why it has no usable text."""
+    suffix = file.path.suffix.lower()
+    try:
+        if suffix == ".pdf":
+            title, paragraphs = _read_pdf(file.path)
+        elif suffix == ".docx":
+            title, paragraphs = _read_docx(file.path)
+        elif suffix in (".html", ".htm"):
+            title, paragraphs = _read_html(file.path)
+        else:
+            text = _decode(file.path.read_bytes())
+            if suffix == ".md":
+                text = _strip_markdown(text)
+            title, paragraphs = "", _lines_to_paragraphs(text)
+    except OSError as exc:
+        raise CorpusError(f"cannot be read: {exc.strerror or exc}") from exc
+    paragraphs = clean_paragraphs(paragraphs)
+    if not paragraphs:
+        raise CorpusError("no text left after cleaning (empty, or only boilerplate)")
+    title = " ".join(title.split()) or paragraphs[0][:200]
+    return Document(
+        source=file.source,
+        title=title,
+        text="\n\n".join(paragraphs),
+        sha256=file.sha256,
+        date=find_date(paragraphs[:6]),
+    )
+
+
+def load_documents(
+    root: str | os.PathLike[str],
+) -> tuple[list[Document], list[SkippedFile]]:
+    """Read and clean every supported file under ``root``; report the ones skipped."""
+    files, skipped = scan_corpus(root)
+    documents = []
+    for file, result in iter_documents(files):
+        if isinstance(result, CorpusError):
+            skipped.append(SkippedFile(file.source, str(result)))
+        else:
+            documents.append(result)
+    return documents, skipped
+
+
+def iter_documents(files: list[CorpusFile]) -> Iterator[tuple[CorpusFile, Document | CorpusError]]:
+    """Yield each file with its document, or with the error that made it unusable."""
+    for file in files:
+        try:
+            yield file, read_document(file)
+        except CorpusError as exc:
+            yield file, exc
+
+
+# --- format readers: each returns (title or "", paragraphs) -------------------------------
+
+
+def _decode(data: bytes) -> str:
+    if b"\x00" in data[:8192]:
+        raise CorpusError("binary data, not text (contains NUL bytes)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Not UTF-8: almost always a Windows/Latin-1 export. cp1252 maps the printable
+        # range; latin-1 decodes anything, so it is the last resort.
+        try:
+            return data.decode("cp1252")
+        except UnicodeDecodeError:
+            return data.decode("latin-1")
+
+
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+", re.MULTILINE)
+_MD_EMPHASIS = re.compile(r"(\*\*|__|`)")
+
+
+def _strip_markdown(text: str) -> str:
+    text = _MD_LINK.sub(r"\1", text)
+    text = _MD_HEADING.sub("", text)
+    return _MD_EMPHASIS.sub("", text)
+
+
+_TERMINAL = re.compile(r"[.!?:;\"”’)\]…]$")
+
+
+def _lines_to_paragraphs(text: str) -> list[str]:
+    """Each line is a paragraph, except that hard-wrapped lines are joined back.
+
+    A line continues the previous one when that one does not end a sentence and this
+    one starts in lower case (the shape of a wrapped sentence).
+    """
+    paragraphs: list[str] = []
+    previous_blank = True
+    for raw in text.splitlines():
+        line = " ".join(raw.split())
+        if not line:
+            previous_blank = True
+            continue
+        if (
+            paragraphs
+            and not previous_blank
+            and not _TERMINAL.search(paragraphs[-1])
+            and (line[0].islower() or re.search(r"(\w-|,)$", paragraphs[-1]))
+        ):
+            paragraphs[-1] = f"{paragraphs[-1]} {line}"
+        else:
+            paragraphs.append(line)
+        previous_blank = False
+    return paragraphs
+
+
+def _read_html(path: Path) -> tuple[str, list[str]]:
+    import lxml.html
+    import trafilatura
+
+    html = _decode(path.read_bytes())
+    if not html.strip():
+        return "", []
+    extracted = trafilatura.bare_extraction(
+        html, with_metadata=True, include_comments=False, include_tables=True
+    )
+    text = extracted.text if extracted is not None else None
+    if not text:
+        # trafilatura declines very short pages; the visible body text is still wanted.
+        tree = lxml.html.fromstring(html)
+        for node in tree.xpath("//script|//style|//nav|//footer|//header"):
+            node.drop_tree()
+        text = "\n".join(tree.xpath("//body//text()")) if tree.find("body") is not None else ""
+    title_nodes = lxml.html.fromstring(html).xpath("//title/text()")
+    title = title_nodes[0] if title_nodes else (extracted.title if extracted is not None else "")
+    return title or "", _lines_to_paragraphs(text)
+
+
+def _read_pdf(path: Path) -> tuple[str, list[str]]:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise CorpusError("encrypted PDF; save a decrypted copy to index it")
+        text = "\n\n".join(page.extract_text() or "" for page in reader.pages)
+        title = (reader.metadata.title if reader.metadata else None) or ""
+    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        raise CorpusError(f"corrupt or unreadable PDF ({exc})") from exc
+    if not text.strip():
+        raise CorpusError("PDF has no text layer (scanned?); run OCR on it first")
+    return str(title), _lines_to_paragraphs(text)
+
+
+def _read_docx(path: Path) -> tuple[str, list[str]]:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(str(path))
+    except (PackageNotFoundError, ValueError, KeyError) as exc:
+        raise CorpusError(f"corrupt or unreadable DOCX ({exc})") from exc
+    paragraphs = [" ".join(p.text.split()) for p in document.paragraphs]
+    return document.core_properties.title or "", [p for p in paragraphs if p]
+
+
+# --- cleaning ------------------------------------------------------------------------------
+
+# Each pattern marks a paragraph as page furniture rather than content.
+_BOILERPLATE = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"\bsubscri(be|ber|bers|ption|ptions)\b",
+        r"\bfree (access|trial)\b|\bfull access\b|\bcancel anytime\b|\bno charges\b",
+        r"\bsign(ing)? up\b|\bsign in\b|\blog ?in\b|\bregister now\b",
+        r"\bnewsletters?\b",
+        r"\ball rights reserved\b|^©|\bcopyright\b",
+        r"\bmay (not )?be reproduced\b|\bwithout (the )?(prior )?(express )?written permission\b",
+        r"\bdisclaimer\b|\bwithout warranty\b|\bas is\W{0,3} without\b",
+        r"\b(scroll|back) to (the )?top\b",
+        r"^(dismiss|close|share|print|e-?mail|tweet|advertisement|menu|skip to (main )?content)$",
+        r"\bcookies?\b.*\b(consent|accept|policy|settings)\b",
+        r"\bterms of (use|service)\b|\bprivacy policy\b",
+        r"\bclick here\b|\bfollow us\b|\bshare this\b",
+        r"(\[…\]|\[\.\.\.\])\s*$",  # a teaser cut off mid-sentence: a link to another article
+        r"^[A-Z]*\d{12,}[A-Z0-9]*$",  # syndication tracking ids
+    )
+]
+# A heading that introduces links to other articles: everything after it is not this document.
+_TRAILER_HEADING = re.compile(
+    r"^(related( publications| articles| posts| stories| news| content| reading)?|"
+    r"recommended( for you| reading)?|more from\b.*|read (more|next)|you (may|might) also like|"
+    r"also read|further reading|more stories|latest news|trending)\s*:?$",
+    re.IGNORECASE,
+)
+_LONG_CONTENT_WORDS = 40
+
+
+def _is_boilerplate(paragraph: str) -> bool:
+    hits = sum(1 for pattern in _BOILERPLATE if pattern.search(paragraph))
+    if hits == 0:
+        return False
+    # A long paragraph that merely mentions "subscription" is content; furniture is short
+    # or made of several such phrases at once.
+    return hits >= 2 or len(paragraph.split()) < _LONG_CONTENT_WORDS
+
+
+def _is_fragment(paragraph: str) -> bool:
+    """Short text that is not a sentence: a button, a list dash, a caption, a heading."""
+    words = len(paragraph.split())
+    return words < 3 or (words < 12 and not re.search(r"[.!?\"”]$", paragraph))
+
+
+def clean_paragraphs(paragraphs: list[str]) -> list[str]:
+    """Drop duplicate paragraphs, boilerplate, and the fragments clustered around it.
+
+    Page furniture comes in runs (a paywall box is "Get 30 days", "of free access", "Start",
+    "now", ...), so a run of boilerplate and short fragments is removed whole when any member
+    of it is unmistakable boilerplate. The first paragraph (the title) is always kept.
+    """
+    seen: set[str] = set()
+    unique: list[str] = []
+    for paragraph in paragraphs:
+        key = " ".join(paragraph.split()).casefold()
+        if key and key not in seen:
+            seen.add(key)
+            unique.append(paragraph)
+    for position, paragraph in enumerate(unique):
+        if position > 0 and _TRAILER_HEADING.match(paragraph):
+            unique = unique[:position]
+            break
+
+    kept: list[str] = []
+    run: list[str] = []
+    run_has_boilerplate = False
+    for position, paragraph in enumerate(unique + [""]):  # "" flushes the last run
+        boilerplate = position > 0 and paragraph != "" and _is_boilerplate(paragraph)
+        if paragraph and position > 0 and (boilerplate or _is_fragment(paragraph)):
+            run.append(paragraph)
+            run_has_boilerplate = run_has_boilerplate or boilerplate
+            continue
+        if not run_has_boilerplate:
+            kept.extend(run)
+        run, run_has_boilerplate = [], False
+        if paragraph:
+            kept.append(paragraph)
+    return kept
+
+
+_MONTHS = {
+    m: i + 1
+    for i, names in enumerate(
+        [
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ]
+    )
+    for m in names
+}
+_MONTH = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_DATE_PATTERNS = [
+    re.compile(r"\b(?P<year>(19|20)\d\d)-(?P<mnum>[01]\d)-(?P<day>[0-3]\d)\b"),
+    re.compile(_MONTH + r"\s+(?P<day>[0-3]?\d)(st|nd|rd|th)?,?\s+(?P<year>(19|20)\d\d)\b", re.I),
+    re.compile(r"\b(?P<day>[0-3]?\d)(st|nd|rd|th)?\s+" + _MONTH + r",?\s+(?P<year>(19|20)\d\d)\b", re.I),
+]
+
+
+def find_date(paragraphs: list[str]) -> str | None:
+    """The first full date (ISO ``YYYY-MM-DD``) in the document's header paragraphs."""
+    for paragraph in paragraphs:
+        for pattern in _DATE_PATTERNS:
+            match = pattern.search(paragraph)
+            if match is None:
+                continue
+            fields = match.groupdict()
+            month = int(fields["mnum"]) if fields.get("mnum") else _MONTHS[fields["month"].lower()]
+            day = int(fields["day"])
+            if 1 <= month <= 12 and 1 <= day <= 31:
+                return f"{fields['year']}-{month:02d}-{day:02d}"
+    return None

@@ -1,0 +1,188 @@
+"""Wires the stages: question → retrieve → compose. One ``Engine`` per index folder."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from qa.compose import Thresholds, compose_answer
+from qa.config import Settings
+from qa.embed import Encoder, MultilingualEncoder, SentenceTransformerEncoder
+from qa.errors import QuestionError
+from qa.records import Answer, Hit
+from qa.retrieve import Retriever, is_non_latin
+from qa.store import Index, open_index
+
+MAX_QUESTION_CHARS = 2000
+SENTENCE_CACHE_SIZE = 50_000  # about 80 MB of 384-d vectors
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def clean_question(question: str) -> str:
+    """Strip control characters and spare whitespace; reject what cannot be a question."""
+    if not isinstance(question, str):
+        raise QuestionError(f"The question must be text, not {type(question).__name__}.")
+    text = " ".join(_CONTROL.sub(" ", question).split())
+    if not any(c.isalnum() for c in text):
+        raise QuestionError("The question is empty. Type a question about your documents.")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise QuestionError(
+            f"The question is {len(text):,} characters long; keep it under {MAX_QUESTION_CHARS:,}."
+        )
+    return text
+
+
+class Engine:
+    """Answers questions from one index folder, reopening it when a rebuild commits.
+
+    Construction loads nothing: the index opens and the models load on first use. Encoders
+    follow the index manifest, so an index built with a custom model is queried with it.
+    """
+
+    def __init__(
+        self,
+        index_dir: str | os.PathLike[str] = "index",
+        *,
+        settings: Settings | None = None,
+        thresholds: Thresholds | None = None,
+    ) -> None:
+        self.index_dir = Path(index_dir)
+        self.settings = Settings() if settings is None else settings
+        self.thresholds = thresholds
+        self._explicit_settings = settings is not None
+        self._lock = threading.Lock()
+        self._index: Index | None = None
+        self._encoders: dict[str, Encoder] = {}
+        self._sentence_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+
+    def index(self) -> Index:
+        """The live index; a finished rebuild is picked up here, without a restart."""
+        with self._lock:
+            if self._index is None or self._index.is_stale():
+                self._index = open_index(
+                    self.index_dir, settings=self.settings if self._explicit_settings else None
+                )
+            return self._index
+
+    def _encoder(self, name: str) -> Encoder:
+        with self._lock:
+            if name not in self._encoders:
+                self._encoders[name] = (
+                    MultilingualEncoder()
+                    if name == MultilingualEncoder.name
+                    else SentenceTransformerEncoder(name, batch_size=self.settings.batch_size)
+                )
+            return self._encoders[name]
+
+    def _sentence_vectors(self, encoder: Encoder, sentences: Sequence[str]) -> np.ndarray:
+        """Embed sentences, remembering recent ones: the passages that answer questions
+        recur, and embedding them is most of an answer's time."""
+        with self._lock:
+            missing = list(
+                dict.fromkeys(s for s in sentences if (encoder.name, s) not in self._sentence_cache)
+            )
+        fresh = encoder.encode(missing) if missing else np.empty((0, encoder.dimension), np.float32)
+        with self._lock:
+            for text, vector in zip(missing, fresh, strict=True):
+                self._sentence_cache[(encoder.name, text)] = vector
+            vectors = []
+            for text in sentences:
+                self._sentence_cache.move_to_end((encoder.name, text))
+                vectors.append(self._sentence_cache[(encoder.name, text)])
+            while len(self._sentence_cache) > SENTENCE_CACHE_SIZE:
+                self._sentence_cache.popitem(last=False)
+        return np.vstack(vectors)
+
+    def _retriever(self, index: Index) -> Retriever:
+        multilingual = index.manifest["multilingual"]
+        return Retriever(
+            index,
+            self._encoder(index.manifest["dense"]["model"]),
+            self._encoder(multilingual["model"]) if multilingual else None,
+        )
+
+    def search(self, query: str, *, k: int | None = None) -> list[Hit]:
+        """The best passages for ``query``, fused from dense and lexical search."""
+        hits, _, _ = self._search(clean_question(query), self.index(), k)
+        return hits
+
+    def _search(
+        self, query: str, index: Index, k: int | None
+    ) -> tuple[list[Hit], Retriever, np.ndarray | None]:
+        retriever = self._retriever(index)
+        hits, vector = retriever.search(
+            query,
+            k=self.settings.k if k is None else k,
+            candidates=self.settings.candidates,
+            dense=self.settings.dense,
+            lexical=self.settings.lexical,
+        )
+        return hits, retriever, vector
+
+    def answer(self, question: str, *, k: int | None = None) -> Answer:
+        """A cited extractive answer, or an abstention that cites the closest passages."""
+        started = time.perf_counter()
+        text = clean_question(question)
+        index = self.index()  # one generation for the whole answer, even if a build commits
+        hits, retriever, query_vector = self._search(text, index, k)
+        searched = time.perf_counter()
+        cross_lingual = is_non_latin(text) and retriever.multilingual_encoder is not None
+        sentence_encoder = retriever.multilingual_encoder if cross_lingual else retriever.encoder
+        assert sentence_encoder is not None
+        if query_vector is None:  # dense search was off; sentences are still scored densely
+            query_vector = sentence_encoder.encode([text])[0]
+
+        def similarity(sentences: Sequence[str]) -> np.ndarray:
+            return self._sentence_vectors(sentence_encoder, sentences) @ query_vector
+
+        result = compose_answer(
+            text,
+            hits,
+            similarity,
+            cross_lingual=cross_lingual,
+            thresholds=self.thresholds,
+            max_sentences=self.settings.max_answer_sentences,
+        )
+        done = time.perf_counter()
+        return Answer(
+            question=question,
+            text=result.text,
+            citations=result.citations,
+            abstained=result.abstained,
+            query=text,
+            timings_ms={
+                "retrieve": round(1000 * (searched - started), 1),
+                "compose": round(1000 * (done - searched), 1),
+                "total": round(1000 * (done - started), 1),
+            },
+        )
+
+
+_engines: dict[Path, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def engine_for(index_dir: str | os.PathLike[str] = "index") -> Engine:
+    """The shared engine of ``index_dir`` (models load once per process)."""
+    key = Path(index_dir).resolve()
+    with _engines_lock:
+        if key not in _engines:
+            _engines[key] = Engine(key)
+        return _engines[key]
+
+
+def answer(question: str, *, index_dir: str | os.PathLike[str] = "index", k: int | None = None) -> Answer:
+    """Answer ``question`` from the index in ``index_dir``, with citations.
+
+    >>> from qa import answer
+    >>> result = answer("Where was the NATO Defense Ministers' Meeting held?")  # doctest: +SKIP
+    >>> result.text, [c.source for c in result.citations]  # doctest: +SKIP
+    """
+    return engine_for(index_dir).answer(question, k=k)

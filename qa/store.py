@@ -1,0 +1,558 @@
+"""The on-disk index: generations that are written aside and switched to atomically.
+
+Layout of ``index/``::
+
+    CURRENT                 name of the live generation, replaced atomically
+    gen-000007/             one complete, immutable index
+        manifest.json       format, build settings, models, per-document sha256
+        store.sqlite        documents, chunks (text + offsets), FTS5 lexical index
+        dense.faiss         chunk vectors (IndexIDMap2 over inner product), ids = chunk ids
+        multilingual.faiss  cross-lingual chunk vectors (when enabled)
+    .staging-*/             a build in progress; never read; removed by the next build
+    .lock                   held by the one running build
+
+A build copies the live generation into a staging folder, applies the changes there, fsyncs,
+renames it to the next generation and only then points CURRENT at it. A crash at any moment
+leaves CURRENT naming a whole generation, so readers never see a half-written index; a
+reader notices a new CURRENT and reopens (``Index.is_stale``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from qa.chunking import CHUNKER_VERSION, chunk_document
+from qa.config import Settings
+from qa.embed import Encoder, MultilingualEncoder, SentenceTransformerEncoder
+from qa.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from qa.ingest import CorpusFile, iter_documents, scan_corpus
+from qa.records import BuildReport, Chunk, Document, SkippedFile
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+_GENERATION = re.compile(r"^gen-(\d{6,})$")
+
+# (stage, done, total): stages are "scan", "read", "embed", "embed-multilingual", "write".
+BuildProgress = Callable[[str, int, int], None]
+
+_SCHEMA = """
+CREATE TABLE documents (
+    source TEXT PRIMARY KEY, sha256 TEXT NOT NULL, title TEXT NOT NULL, date TEXT,
+    text TEXT NOT NULL);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL);
+CREATE INDEX chunks_by_source ON chunks(source, ordinal);
+CREATE VIRTUAL TABLE chunks_fts USING fts5(
+    title, text, content='', tokenize='porter unicode61 remove_diacritics 2');
+"""
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as read back from the store, with its document's title and date."""
+
+    id: int
+    chunk: Chunk
+    title: str
+    date: str | None
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    source: str
+    title: str
+    date: str | None
+    chunks: int
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_current(index_dir: Path) -> Path | None:
+    try:
+        name = (index_dir / CURRENT).read_text().strip()
+    except FileNotFoundError:
+        return None
+    if not _GENERATION.match(name):
+        raise IndexCorruptError(
+            f"'{index_dir / CURRENT}' is damaged. Run 'qa build --full' to rebuild the index."
+        )
+    return index_dir / name
+
+
+class Index:
+    """A read-only view of one generation. Cheap to search from many threads."""
+
+    def __init__(self, generation: Path) -> None:
+        self.path = generation
+        self.index_dir = generation.parent
+        self.manifest = self._read_manifest()
+        self.dense = self._read_vectors("dense.faiss")
+        self.multilingual = (
+            self._read_vectors("multilingual.faiss") if self.manifest["multilingual"] else None
+        )
+        if not (self.path / "store.sqlite").is_file():
+            self._corrupt("its chunk store is missing")
+        self._local = threading.local()
+        total = self._db().execute("SELECT count(*) FROM chunks").fetchone()[0]
+        if total != self.manifest["chunks"]:
+            self._corrupt(f"the chunk store holds {total} chunks, the manifest {self.manifest['chunks']}")
+
+    def _corrupt(self, why: str) -> None:
+        raise IndexCorruptError(
+            f"The index at '{self.index_dir}' is damaged: {why}. Run 'qa build --full' to rebuild it."
+        )
+
+    def _read_manifest(self) -> dict:  # type: ignore[type-arg]
+        try:
+            manifest = json.loads((self.path / "manifest.json").read_text())
+            manifest["settings"], manifest["documents"], manifest["chunks"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self._corrupt(f"its manifest cannot be read ({exc.__class__.__name__})")
+        if manifest.get("format") != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"The index at '{self.index_dir}' has format {manifest.get('format')}, this "
+                f"version of qa reads format {FORMAT_VERSION}. Run 'qa build --full'."
+            )
+        return manifest  # type: ignore[no-any-return]
+
+    def _read_vectors(self, name: str) -> faiss.Index:
+        try:
+            vectors = faiss.read_index(str(self.path / name))
+        except RuntimeError:
+            self._corrupt(f"'{name}' is missing or truncated")
+        if vectors.ntotal != self.manifest["chunks"]:
+            self._corrupt(f"'{name}' holds {vectors.ntotal} vectors, the manifest {self.manifest['chunks']}")
+        return vectors
+
+    def _db(self) -> sqlite3.Connection:
+        # One connection per thread; the file never changes, so it is opened immutable.
+        db = getattr(self._local, "db", None)
+        if db is None:
+            uri = f"file:{self.path / 'store.sqlite'}?mode=ro&immutable=1"
+            try:
+                db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                db.execute("SELECT 1 FROM chunks LIMIT 1")
+            except sqlite3.DatabaseError as exc:
+                self._corrupt(f"its chunk store cannot be read ({exc})")
+            self._local.db = db
+        return db
+
+    # --- facts about the index ---
+
+    @property
+    def settings(self) -> dict[str, object]:
+        return dict(self.manifest["settings"])
+
+    @property
+    def corpus_dir(self) -> Path:
+        """The corpus folder this index was last built from."""
+        return Path(self.manifest["corpus"])
+
+    @property
+    def built_at(self) -> str:
+        return str(self.manifest["created"])
+
+    @property
+    def chunk_count(self) -> int:
+        return int(self.manifest["chunks"])
+
+    @property
+    def document_hashes(self) -> dict[str, str]:
+        return {source: doc["sha256"] for source, doc in self.manifest["documents"].items()}
+
+    def check_settings(self, settings: Settings) -> None:
+        """Raise ``IndexMismatchError`` unless the index was built with these settings."""
+        built = self.settings
+        wanted = settings.build_signature()
+        if built != wanted:
+            differences = ", ".join(
+                f"{key} {built.get(key)!r} (now {wanted.get(key)!r})"
+                for key in sorted(set(built) | set(wanted))
+                if built.get(key) != wanted.get(key)
+            )
+            raise IndexMismatchError(
+                f"The index at '{self.index_dir}' was built with different settings: "
+                f"{differences}. Run 'qa build --full' to rebuild it."
+            )
+
+    def is_stale(self) -> bool:
+        """True when a newer generation has been committed since this one was opened."""
+        try:
+            return _read_current(self.index_dir) != self.path
+        except IndexCorruptError:
+            return False
+
+    def documents(self) -> list[DocumentInfo]:
+        rows = self._db().execute(
+            "SELECT d.source, d.title, d.date, count(c.id) FROM documents d "
+            "LEFT JOIN chunks c ON c.source = d.source GROUP BY d.source ORDER BY d.source"
+        )
+        return [DocumentInfo(*row) for row in rows]
+
+    def document_text(self, source: str) -> str:
+        row = self._db().execute("SELECT text FROM documents WHERE source = ?", (source,)).fetchone()
+        if row is None:
+            raise KeyError(source)
+        return str(row[0])
+
+    # --- search ---
+
+    def search_dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        return _search(self.dense, vector, k)
+
+    def search_multilingual(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        return [] if self.multilingual is None else _search(self.multilingual, vector, k)
+
+    def search_lexical(self, terms: list[str], k: int) -> list[tuple[int, float]]:
+        """BM25 over chunk text and title; ``terms`` are ORed. Higher score is better."""
+        if not terms:
+            return []
+        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        rows = self._db().execute(
+            "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+            "ORDER BY bm25(chunks_fts) LIMIT ?",
+            (match, k),
+        )
+        return [(int(rowid), float(score)) for rowid, score in rows]
+
+    def chunks(self, ids: list[int]) -> dict[int, StoredChunk]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._db().execute(
+            "SELECT c.id, c.source, c.ordinal, c.start, c.end, c.text, d.title, d.date "
+            f"FROM chunks c JOIN documents d ON d.source = c.source WHERE c.id IN ({marks})",
+            ids,
+        )
+        return {
+            row[0]: StoredChunk(row[0], Chunk(row[1], row[2], row[3], row[4], row[5]), row[6], row[7])
+            for row in rows
+        }
+
+
+def _search(vectors: faiss.Index, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+    if vectors.ntotal == 0:
+        return []
+    scores, ids = vectors.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), min(k, vectors.ntotal))
+    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+
+def open_index(index_dir: str | os.PathLike[str] = "index", *, settings: Settings | None = None) -> Index:
+    """Open the live generation; with ``settings``, also check it was built with them."""
+    directory = Path(index_dir)
+    generation = _read_current(directory)
+    if generation is None:
+        raise IndexNotFoundError(
+            f"No index at '{directory}'. Run 'qa build' to build it from your corpus folder."
+        )
+    if not generation.is_dir():
+        raise IndexCorruptError(
+            f"The index at '{directory}' names a missing generation '{generation.name}'. "
+            "Run 'qa build --full' to rebuild it."
+        )
+    index = Index(generation)
+    if settings is not None:
+        index.check_settings(settings)
+    return index
+
+
+# --- building ---------------------------------------------------------------------------
+
+
+@contextmanager
+def _build_lock(directory: Path) -> Iterator[None]:
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexBusyError(
+                f"Another 'qa build' is writing the index at '{directory}'. "
+                "Wait for it to finish, then run this build again."
+            ) from None
+        yield
+
+
+def _embedding_text(title: str, chunk: Chunk) -> str:
+    # Later chunks of a document do not repeat its title; prefixing it gives their vectors
+    # the document's topic.
+    return chunk.text if chunk.text.startswith(title) else f"{title}\n{chunk.text}"
+
+
+def build_index(
+    corpus_dir: str | os.PathLike[str] = "corpus",
+    index_dir: str | os.PathLike[str] = "index",
+    *,
+    settings: Settings | None = None,
+    full: bool = False,
+    encoder: Encoder | None = None,
+    multilingual_encoder: Encoder | None = None,
+    progress: BuildProgress | None = None,
+) -> BuildReport:
+    """Bring the index in line with the corpus, embedding only new and changed documents.
+
+    Raises ``IndexMismatchError`` when the existing index was built with other settings
+    (``full=True`` rebuilds from scratch instead) and ``IndexBusyError`` when another build
+    holds the index.
+    """
+    started = time.perf_counter()
+    settings = Settings() if settings is None else settings
+    encoder = (
+        SentenceTransformerEncoder(settings.model, batch_size=settings.batch_size)
+        if encoder is None
+        else encoder
+    )
+    if settings.multilingual and multilingual_encoder is None:
+        multilingual_encoder = MultilingualEncoder()
+    report = progress if progress is not None else (lambda stage, done, total: None)
+    directory = Path(index_dir)
+
+    with _build_lock(directory):
+        for stale in directory.glob(".staging-*"):
+            shutil.rmtree(stale, ignore_errors=True)  # left by a build that crashed
+        previous = None if full else _open_previous(directory, settings)
+        files, skipped = scan_corpus(corpus_dir)
+        report("scan", len(files), len(files))
+        diff = _diff(files, previous.document_hashes if previous is not None else {})
+        added, changed, removed, unchanged = diff.added, diff.changed, diff.removed, diff.unchanged
+        current = {f.source: f for f in files}
+        if previous is not None and not (added or changed or removed):
+            return BuildReport([], [], [], unchanged, skipped, previous.chunk_count, 0,
+                               time.perf_counter() - started)  # fmt: skip
+
+        staging = directory / f".staging-{os.getpid()}"
+        staging.mkdir()
+        writer = _GenerationWriter(
+            staging, previous, settings, encoder, multilingual_encoder, Path(corpus_dir)
+        )
+        for source in changed + removed:
+            writer.remove_document(source)
+        to_read = [current[s] for s in added + changed]
+        for done, (file, result) in enumerate(iter_documents(to_read), start=1):
+            if isinstance(result, Exception):
+                skipped.append(SkippedFile(file.source, str(result)))
+            else:
+                writer.add_document(result)
+            report("read", done, len(to_read))
+        embedded = writer.embed(report)
+        report("write", 0, 1)
+        chunk_count = writer.commit()
+        _publish(directory, staging)
+        report("write", 1, 1)
+
+    skipped_sources = {s.source for s in skipped}
+    return BuildReport(
+        added=[s for s in added if s not in skipped_sources],
+        changed=[s for s in changed if s not in skipped_sources],
+        removed=removed + [s for s in changed if s in skipped_sources],
+        unchanged=unchanged,
+        skipped=skipped,
+        chunks=chunk_count,
+        embedded_chunks=embedded,
+        seconds=time.perf_counter() - started,
+    )
+
+
+@dataclass(frozen=True)
+class CorpusChanges:
+    """How the corpus differs from an index, by document path."""
+
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+    unchanged: list[str]
+
+
+def _diff(files: list[CorpusFile], indexed: dict[str, str]) -> CorpusChanges:
+    current = {f.source: f.sha256 for f in files}
+    return CorpusChanges(
+        added=sorted(s for s in current if s not in indexed),
+        changed=sorted(s for s, h in current.items() if s in indexed and indexed[s] != h),
+        removed=sorted(s for s in indexed if s not in current),
+        unchanged=sorted(s for s, h in current.items() if indexed.get(s) == h),
+    )
+
+
+def corpus_changes(corpus_dir: str | os.PathLike[str], index: Index) -> CorpusChanges:
+    """What a ``build_index`` of ``corpus_dir`` would add, re-embed and remove."""
+    files, _ = scan_corpus(corpus_dir)
+    return _diff(files, index.document_hashes)
+
+
+def _open_previous(directory: Path, settings: Settings) -> Index | None:
+    try:
+        previous = open_index(directory)
+    except IndexNotFoundError:
+        return None
+    previous.check_settings(settings)
+    if previous.manifest.get("chunker_version") != CHUNKER_VERSION:
+        raise IndexMismatchError(
+            f"The index at '{directory}' was chunked by an older version of qa. "
+            "Run 'qa build --full' to rebuild it."
+        )
+    return previous
+
+
+class _GenerationWriter:
+    """Applies one build's changes to a copy of the previous generation in ``staging``."""
+
+    def __init__(
+        self,
+        staging: Path,
+        previous: Index | None,
+        settings: Settings,
+        encoder: Encoder,
+        multilingual_encoder: Encoder | None,
+        corpus_dir: Path,
+    ) -> None:
+        self.staging = staging
+        self.corpus_dir = corpus_dir
+        self.settings = settings
+        self.encoder = encoder
+        self.multilingual_encoder = multilingual_encoder
+        self.documents: dict[str, dict[str, object]] = {}
+        self.db = sqlite3.connect(staging / "store.sqlite")
+        if previous is None:
+            self.db.executescript(_SCHEMA)
+            self.dense: faiss.Index | None = None
+            self.multilingual: faiss.Index | None = None
+        else:
+            self.db.close()
+            shutil.copyfile(previous.path / "store.sqlite", staging / "store.sqlite")
+            self.db = sqlite3.connect(staging / "store.sqlite")
+            self.documents = dict(previous.manifest["documents"])
+            self.dense = faiss.clone_index(previous.dense)
+            self.multilingual = (
+                None if previous.multilingual is None else faiss.clone_index(previous.multilingual)
+            )
+        self.pending: list[tuple[int, str]] = []  # (chunk id, text to embed)
+
+    def remove_document(self, source: str) -> None:
+        (title,) = self.db.execute("SELECT title FROM documents WHERE source = ?", (source,)).fetchone()
+        rows = self.db.execute("SELECT id, text FROM chunks WHERE source = ?", (source,)).fetchall()
+        for chunk_id, text in rows:
+            self.db.execute(
+                "INSERT INTO chunks_fts(chunks_fts, rowid, title, text) VALUES('delete', ?, ?, ?)",
+                (chunk_id, title, text),
+            )
+        ids = np.array([row[0] for row in rows], dtype=np.int64)
+        for vectors in (self.dense, self.multilingual):
+            if vectors is not None and len(ids):
+                vectors.remove_ids(ids)
+        self.db.execute("DELETE FROM chunks WHERE source = ?", (source,))
+        self.db.execute("DELETE FROM documents WHERE source = ?", (source,))
+        del self.documents[source]
+
+    def add_document(self, document: Document) -> None:
+        chunks = chunk_document(document, size=self.settings.chunk_size, overlap=self.settings.chunk_overlap)
+        self.db.execute(
+            "INSERT INTO documents(source, sha256, title, date, text) VALUES (?, ?, ?, ?, ?)",
+            (document.source, document.sha256, document.title, document.date, document.text),
+        )
+        for chunk in chunks:
+            cursor = self.db.execute(
+                "INSERT INTO chunks(source, ordinal, start, end, text) VALUES (?, ?, ?, ?, ?)",
+                (chunk.source, chunk.ordinal, chunk.start, chunk.end, chunk.text),
+            )
+            chunk_id = int(cursor.lastrowid)  # type: ignore[arg-type]
+            self.db.execute(
+                "INSERT INTO chunks_fts(rowid, title, text) VALUES (?, ?, ?)",
+                (chunk_id, document.title, chunk.text),
+            )
+            self.pending.append((chunk_id, _embedding_text(document.title, chunk)))
+        self.documents[document.source] = {"sha256": document.sha256, "chunks": len(chunks)}
+
+    def embed(self, progress: BuildProgress) -> int:
+        ids = np.array([chunk_id for chunk_id, _ in self.pending], dtype=np.int64)
+        texts = [text for _, text in self.pending]
+        self.dense = self._add(self.dense, self.encoder, ids, texts, "embed", progress)
+        if self.multilingual_encoder is not None:
+            self.multilingual = self._add(
+                self.multilingual, self.multilingual_encoder, ids, texts, "embed-multilingual", progress
+            )
+        return len(texts)
+
+    @staticmethod
+    def _add(
+        vectors: faiss.Index | None,
+        encoder: Encoder,
+        ids: np.ndarray,
+        texts: list[str],
+        stage: str,
+        progress: BuildProgress,
+    ) -> faiss.Index:
+        if vectors is None:
+            vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(encoder.dimension))
+        if texts:
+            embeddings = encoder.encode(texts, progress=lambda done, total: progress(stage, done, total))
+            vectors.add_with_ids(embeddings, ids)
+        return vectors
+
+    def commit(self) -> int:
+        """Write and fsync everything in staging; return the number of chunks."""
+        self.db.commit()
+        self.db.close()
+        assert self.dense is not None
+        faiss.write_index(self.dense, str(self.staging / "dense.faiss"))
+        if self.multilingual is not None:
+            faiss.write_index(self.multilingual, str(self.staging / "multilingual.faiss"))
+        manifest = {
+            "format": FORMAT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "corpus": str(self.corpus_dir.resolve()),
+            "settings": self.settings.build_signature(),
+            "chunker_version": CHUNKER_VERSION,
+            "dense": {"model": self.encoder.name, "dimension": self.encoder.dimension},
+            "multilingual": None
+            if self.multilingual_encoder is None
+            else {"model": self.multilingual_encoder.name, "dimension": self.multilingual_encoder.dimension},
+            "chunks": int(self.dense.ntotal),
+            "documents": dict(sorted(self.documents.items())),
+        }
+        (self.staging / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        for path in self.staging.iterdir():
+            _fsync(path)
+        _fsync(self.staging)
+        return int(self.dense.ntotal)
+
+
+def _publish(directory: Path, staging: Path) -> Path:
+    """Make ``staging`` the live generation; keep the one before it for open readers."""
+    try:
+        live = _read_current(directory)
+    except IndexCorruptError:
+        live = None
+    numbers = [int(m.group(1)) for p in directory.iterdir() if (m := _GENERATION.match(p.name))]
+    generation = directory / f"gen-{max(numbers, default=0) + 1:06d}"
+    staging.rename(generation)
+    pointer = directory / f".{CURRENT}.tmp"
+    pointer.write_text(generation.name + "\n")
+    _fsync(pointer)
+    os.replace(pointer, directory / CURRENT)
+    _fsync(directory)
+    keep = {generation.name, live.name if live is not None else ""}
+    for old in directory.glob("gen-*"):
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+    return generation
