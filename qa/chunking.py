@@ -50,7 +50,7 @@ def _append_trimmed(text: str, start: int, end: int, spans: list[tuple[int, int]
 
 def _split_long(text: str, span: tuple[int, int], size: int) -> list[tuple[int, int]]:
     """Cut a sentence longer than ``size`` at word boundaries."""
-    pieces = []
+    pieces: list[tuple[int, int]] = []
     start, end = span
     while end - start > size:
         cut = text.rfind(" ", start + 1, start + size)

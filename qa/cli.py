@@ -8,9 +8,11 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import ClassVar
 
 from qa.config import Settings
 from qa.errors import IndexNotFoundError, QAError
+from qa.records import Citation
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -28,7 +30,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 class _ProgressBar:
     """Draws one tqdm bar per build stage on stderr (the library itself never prints)."""
 
-    LABELS = {"read": "reading", "embed": "embedding", "embed-multilingual": "embedding (cross-lingual)"}
+    LABELS: ClassVar[dict[str, str]] = {
+        "read": "reading",
+        "embed": "embedding",
+        "embed-multilingual": "embedding (cross-lingual)",
+    }
 
     def __init__(self) -> None:
         self.stage: str | None = None
@@ -67,7 +73,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_citations(citations: list) -> None:  # type: ignore[type-arg]
+def _print_citations(citations: list[Citation]) -> None:
     for n, c in enumerate(citations, start=1):
         dated = f", {c.date}" if c.date else ""
         print(f"\n[{n}] {c.title} ({c.source}{dated}; chars {c.start}-{c.end}; score {c.score:.3f})")

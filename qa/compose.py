@@ -6,6 +6,7 @@ citation that holds it, so the answer cannot state anything its citations do not
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -125,7 +126,7 @@ def _profile(question: str, sentences: Sequence[_Sentence]) -> _QuestionProfile:
             3.0 if stem in focus else 1.0
         )
     answer_type = next((shape for asks, shape in _ANSWER_TYPES if asks.search(question)), None)
-    return _QuestionProfile(stems, weights, set(zip(stems, stems[1:], strict=False)), answer_type)
+    return _QuestionProfile(stems, weights, set(itertools.pairwise(stems)), answer_type)
 
 
 def _lexical_score(profile: _QuestionProfile, sentence: str) -> float:
@@ -136,7 +137,7 @@ def _lexical_score(profile: _QuestionProfile, sentence: str) -> float:
     words = _stem_list(sentence)
     present = set(words) & set(profile.stems)
     coverage = sum(profile.weights[s] for s in present) / sum(profile.weights.values())
-    pairs = set(zip(words, words[1:], strict=False)) & profile.bigrams
+    pairs = set(itertools.pairwise(words)) & profile.bigrams
     adjacency = len(pairs) / len(profile.bigrams) if profile.bigrams else 0.0
     typed = 0.2 if profile.answer_type is not None and profile.answer_type.search(sentence) else 0.0
     return coverage + 0.3 * adjacency + typed

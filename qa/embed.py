@@ -6,7 +6,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -55,10 +55,10 @@ class SentenceTransformerEncoder:
     def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 32) -> None:
         self.name = model
         self.batch_size = batch_size
-        self._model = None
+        self._model: Any = None
         self._lock = threading.Lock()
 
-    def _load(self):  # type: ignore[no-untyped-def]
+    def _load(self) -> Any:
         with self._lock:
             if self._model is None:
                 from sentence_transformers import SentenceTransformer
@@ -112,7 +112,7 @@ class MultilingualEncoder:
 
     def __init__(self, *, threads: int | None = None) -> None:
         self.threads = threads
-        self._model = None
+        self._model: Any = None
         self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:

@@ -13,6 +13,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from qa.errors import QAError
 from qa.pipeline import Engine
@@ -50,7 +51,7 @@ class EvalReport:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False)
 
 
-def load_questions(path: str | os.PathLike[str]) -> list[dict]:  # type: ignore[type-arg]
+def load_questions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
         return [json.loads(line) for line in lines if line.strip()]
@@ -58,7 +59,7 @@ def load_questions(path: str | os.PathLike[str]) -> list[dict]:  # type: ignore[
         raise QAError(f"Cannot read questions from '{path}': {exc}") from exc
 
 
-def is_correct(item: dict, result: Answer) -> bool:  # type: ignore[type-arg]
+def is_correct(item: dict[str, Any], result: Answer) -> bool:
     """The dev set's rule: abstain when told to; else ``any`` / ``all`` must appear."""
     if item.get("abstain"):
         return result.abstained
@@ -72,17 +73,17 @@ def is_correct(item: dict, result: Answer) -> bool:  # type: ignore[type-arg]
 
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
     return None if denominator == 0 else numerator / denominator
 
 
-def evaluate(questions: list[dict], engine: Engine) -> EvalReport:  # type: ignore[type-arg]
+def evaluate(questions: list[dict[str, Any]], engine: Engine) -> EvalReport:
     """Answer every question with ``engine`` and score the answers."""
     engine.answer("warm-up question")  # load models so the first latency is not a cold start
-    results = []
+    results: list[QuestionResult] = []
     for item in questions:
         result = engine.answer(item["question"])
         index = engine.index()

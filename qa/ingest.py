@@ -198,7 +198,8 @@ def _read_html(path: Path) -> tuple[str, list[str]]:
     extracted = trafilatura.bare_extraction(
         html, with_metadata=True, include_comments=False, include_tables=True
     )
-    text = extracted.text if extracted is not None else None
+    extracted_text: str | None = getattr(extracted, "text", None)
+    text = extracted_text
     if not text:
         # trafilatura declines very short pages; the visible body text is still wanted.
         tree = lxml.html.fromstring(html)
@@ -206,7 +207,7 @@ def _read_html(path: Path) -> tuple[str, list[str]]:
             node.drop_tree()
         text = "\n".join(tree.xpath("//body//text()")) if tree.find("body") is not None else ""
     title_nodes = lxml.html.fromstring(html).xpath("//title/text()")
-    title = title_nodes[0] if title_nodes else (extracted.title if extracted is not None else "")
+    title = title_nodes[0] if title_nodes else getattr(extracted, "title", "")
     return title or "", _lines_to_paragraphs(text)
 
 
@@ -308,7 +309,7 @@ def clean_paragraphs(paragraphs: list[str]) -> list[str]:
     kept: list[str] = []
     run: list[str] = []
     run_has_boilerplate = False
-    for position, paragraph in enumerate(unique + [""]):  # "" flushes the last run
+    for position, paragraph in enumerate([*unique, ""]):  # "" flushes the last run
         boilerplate = position > 0 and paragraph != "" and _is_boilerplate(paragraph)
         if paragraph and position > 0 and (boilerplate or _is_fragment(paragraph)):
             run.append(paragraph)

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NoReturn
 
 import faiss
 import numpy as np
@@ -118,12 +119,12 @@ class Index:
         if total != self.manifest["chunks"]:
             self._corrupt(f"the chunk store holds {total} chunks, the manifest {self.manifest['chunks']}")
 
-    def _corrupt(self, why: str) -> None:
+    def _corrupt(self, why: str) -> NoReturn:
         raise IndexCorruptError(
             f"The index at '{self.index_dir}' is damaged: {why}. Run 'qa build --full' to rebuild it."
         )
 
-    def _read_manifest(self) -> dict:  # type: ignore[type-arg]
+    def _read_manifest(self) -> dict[str, Any]:
         try:
             manifest = json.loads((self.path / "manifest.json").read_text())
             manifest["settings"], manifest["documents"], manifest["chunks"]
@@ -134,7 +135,7 @@ class Index:
                 f"The index at '{self.index_dir}' has format {manifest.get('format')}, this "
                 f"version of qa reads format {FORMAT_VERSION}. Run 'qa build --full'."
             )
-        return manifest  # type: ignore[no-any-return]
+        return manifest
 
     def _read_vectors(self, name: str) -> faiss.Index:
         try:
@@ -147,7 +148,7 @@ class Index:
 
     def _db(self) -> sqlite3.Connection:
         # One connection per thread; the file never changes, so it is opened immutable.
-        db = getattr(self._local, "db", None)
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             uri = f"file:{self.path / 'store.sqlite'}?mode=ro&immutable=1"
             try:
@@ -459,7 +460,7 @@ class _GenerationWriter:
         ids = np.array([row[0] for row in rows], dtype=np.int64)
         for vectors in (self.dense, self.multilingual):
             if vectors is not None and len(ids):
-                vectors.remove_ids(ids)
+                vectors.remove_ids(ids)  # type: ignore[arg-type]  # the SWIG wrapper accepts arrays
         self.db.execute("DELETE FROM chunks WHERE source = ?", (source,))
         self.db.execute("DELETE FROM documents WHERE source = ?", (source,))
         del self.documents[source]
