@@ -1,0 +1,95 @@
+"""Shared fixtures. Real models load once per session; every index lives in a tmp folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+# Two cores: keep torch and BLAS from oversubscribing them when tests spawn builds.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from qa.config import Settings  # noqa: E402
+from qa.embed import MultilingualEncoder, SentenceTransformerEncoder  # noqa: E402
+from qa.pipeline import Engine  # noqa: E402
+from qa.store import build_index, open_index  # noqa: E402
+from tests.fakes import HashingEncoder  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "corpus"
+SHARED = ROOT.parent / "shared"
+DEV_SET = SHARED / "eval" / "seed_qa_dev.jsonl"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _every_citation_is_exact():
+    """Check the citation contract on every answer any test receives:
+    ``excerpt == cleaned_text[start:end]`` and every marker resolves to a citation."""
+    from qa.compose import markers
+
+    original = Engine.answer
+
+    def checked(self, question, **kwargs):
+        result = original(self, question, **kwargs)
+        index = self.index()
+        for citation in result.citations:
+            text = index.document_text(citation.source)
+            assert text[citation.start : citation.end] == citation.excerpt, citation
+        if not result.abstained:
+            numbers = markers(result.text)
+            assert sorted(set(numbers)) == list(range(1, len(result.citations) + 1)), result.text
+            assert numbers == sorted(numbers), "markers must be numbered in order of first appearance"
+        return result
+
+    Engine.answer = checked
+    yield
+    Engine.answer = original
+
+
+@pytest.fixture(scope="session")
+def encoder() -> SentenceTransformerEncoder:
+    return SentenceTransformerEncoder()
+
+
+@pytest.fixture(scope="session")
+def multilingual_encoder() -> MultilingualEncoder:
+    return MultilingualEncoder()
+
+
+@pytest.fixture
+def fake_encoder() -> HashingEncoder:
+    return HashingEncoder()
+
+
+@pytest.fixture(scope="session")
+def demo_index(tmp_path_factory, encoder, multilingual_encoder) -> Path:
+    """The bundled corpus, built once with the real models. Tests must not modify it."""
+    index_dir = tmp_path_factory.mktemp("demo") / "index"
+    build_index(CORPUS, index_dir, encoder=encoder, multilingual_encoder=multilingual_encoder)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def demo_engine(demo_index, encoder, multilingual_encoder) -> Engine:
+    engine = Engine(demo_index)
+    engine._encoders = {encoder.name: encoder, multilingual_encoder.name: multilingual_encoder}
+    return engine
+
+
+@pytest.fixture
+def corpus_copy(tmp_path) -> Path:
+    target = tmp_path / "corpus"
+    shutil.copytree(CORPUS, target)
+    return target
+
+
+def fake_build(corpus: Path, index: Path, encoder: HashingEncoder, **kwargs):
+    """A build with the fast fake encoder and no cross-lingual index."""
+    settings = kwargs.pop("settings", Settings(model=encoder.name, multilingual=False))
+    return build_index(corpus, index, settings=settings, encoder=encoder, **kwargs)
+
+
+__all__ = ["CORPUS", "DEV_SET", "ROOT", "SHARED", "fake_build", "open_index"]
