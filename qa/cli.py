@@ -41,6 +41,9 @@ class _ProgressBar:
         self.bar = None
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage == "write" and done == 0:
+            self.close()
+            print("writing the new index generation…", file=sys.stderr, flush=True)
         if stage not in self.LABELS or total == 0:
             return
         from tqdm import tqdm

@@ -110,37 +110,69 @@ class _QuestionProfile:
     stems: list[str]
     weights: dict[str, float]
     bigrams: set[tuple[str, str]]
+    focus: set[str]
     answer_type: re.Pattern[str] | None
 
 
 def _profile(question: str, sentences: Sequence[_Sentence]) -> _QuestionProfile:
     stems = list(dict.fromkeys(_stem_list(question)))
     sentence_stems = [set(_stem_list(s.text)) for s in sentences]
-    focus = _focus_stems(question)
     weights = {}
     for stem in stems:
-        # Words found in few candidate sentences discriminate more (a local idf); the focus
-        # noun names what the answer is, so a sentence that has it likely holds the answer.
+        # Words found in few candidate sentences discriminate more: a local idf.
         frequency = sum(1 for present in sentence_stems if stem in present)
-        weights[stem] = (math.log(1 + len(sentences) / (1 + frequency)) + 0.1) * (
-            3.0 if stem in focus else 1.0
-        )
+        weights[stem] = math.log(1 + len(sentences) / (1 + frequency)) + 0.1
     answer_type = next((shape for asks, shape in _ANSWER_TYPES if asks.search(question)), None)
-    return _QuestionProfile(stems, weights, set(itertools.pairwise(stems)), answer_type)
+    return _QuestionProfile(
+        stems, weights, set(itertools.pairwise(stems)), _focus_stems(question) & set(stems), answer_type
+    )
 
 
-def _lexical_score(profile: _QuestionProfile, sentence: str) -> float:
-    """Weighted share of question words present, plus shares of question word pairs kept
-    adjacent and of the expected answer type; about 0..1.5."""
+def _lexical_score(profile: _QuestionProfile, sentence: _Sentence) -> float:
+    """About 0..1.7: the weighted share of question words present (words only in the
+    document's title count half: the title is every sentence's context), the share of
+    question word pairs kept adjacent, and bonuses when the sentence has the focus noun
+    ("which *office*") or text of the expected answer type (a place for "where")."""
     if not profile.stems:
         return 0.0
-    words = _stem_list(sentence)
-    present = set(words) & set(profile.stems)
-    coverage = sum(profile.weights[s] for s in present) / sum(profile.weights.values())
+    words = _stem_list(sentence.text)
+    own = set(words) & set(profile.stems)
+    from_title = (set(_stem_list(sentence.hit.title)) & set(profile.stems)) - own
+    coverage = (
+        sum(profile.weights[s] for s in own) + 0.5 * sum(profile.weights[s] for s in from_title)
+    ) / sum(profile.weights.values())
     pairs = set(itertools.pairwise(words)) & profile.bigrams
     adjacency = len(pairs) / len(profile.bigrams) if profile.bigrams else 0.0
-    typed = 0.2 if profile.answer_type is not None and profile.answer_type.search(sentence) else 0.0
-    return coverage + 0.3 * adjacency + typed
+    focus = 0.2 if profile.focus and profile.focus <= own else 0.0
+    typed = 0.2 if profile.answer_type is not None and profile.answer_type.search(sentence.text) else 0.0
+    return coverage + 0.3 * adjacency + focus + typed
+
+
+_FRAGMENT_PENALTY = 0.1
+
+
+def _is_fragment(text: str) -> bool:
+    """Captions, bylines and headings: no sentence punctuation at the end."""
+    return not re.search(r"[.!?。\"”’)]$", text)
+
+
+def _best_part_similarity(sentences: Sequence[_Sentence], similarity: SentenceSimilarity) -> np.ndarray:
+    """Each sentence's best cosine over itself and its clauses.
+
+    A long sentence's embedding blurs the part that matters; across languages there is no
+    word overlap to make up for it, so the clause that matches best speaks for the sentence.
+    """
+    texts: list[str] = []
+    owner: list[int] = []
+    for i, sentence in enumerate(sentences):
+        clauses = [c.strip() for c in re.split(r"[,;:—]", sentence.text) if len(c.split()) >= 3]
+        parts = [sentence.text, *clauses] if len(clauses) > 1 else [sentence.text]
+        texts.extend(parts)
+        owner.extend([i] * len(parts))
+    cosines = similarity(texts)
+    best = np.full(len(sentences), -1.0)
+    np.maximum.at(best, owner, cosines)
+    return best
 
 
 def candidate_sentences(hits: Sequence[Hit]) -> list[_Sentence]:
@@ -181,16 +213,25 @@ def compose_answer(
         return _abstain(question, hits)
     profile = _profile(question, sentences)
     rank_of = {hit.chunk_id: rank for rank, hit in enumerate(hits)}
-    cheap = [0.5 * _lexical_score(profile, s.text) + 0.1 / (1 + rank_of[s.hit.chunk_id]) for s in sentences]
+    cheap = [
+        0.5 * _lexical_score(profile, s)
+        + 0.1 / (1 + rank_of[s.hit.chunk_id])
+        - _FRAGMENT_PENALTY * _is_fragment(s.text)
+        for s in sentences
+    ]
     shortlist = sorted(range(len(sentences)), key=lambda i: -cheap[i])[:sentences_to_embed]
     sentences = [sentences[i] for i in shortlist]
     cheap = [cheap[i] for i in shortlist]
-    cosines = similarity([s.text for s in sentences])
+    cosines = (
+        _best_part_similarity(sentences, similarity)
+        if cross_lingual
+        else similarity([s.text for s in sentences])
+    )
     scores = [float(cosines[i]) + cheap[i] for i in range(len(sentences))]
     order = sorted(range(len(sentences)), key=lambda i: -scores[i])
     best = order[0]
 
-    coverage = _lexical_score(profile, sentences[best].text)
+    coverage = _lexical_score(profile, sentences[best])
     needed = thresholds.cross_lingual_similarity if cross_lingual else thresholds.similarity
     if cosines[best] < needed and (cross_lingual or coverage < thresholds.coverage):
         return _abstain(question, hits)

@@ -20,7 +20,6 @@ class Settings:
     chunk_size: int = 700  # characters; MiniLM reads 256 word pieces, about 1,000 characters
     chunk_overlap: int = 150  # characters carried over from the previous chunk, whole sentences
     multilingual: bool = True  # a second, cross-lingual vector index for non-English questions
-    batch_size: int = 32
     # query settings
     k: int = 6  # passages retrieved after fusion
     candidates: int = 30  # per retriever, before fusion

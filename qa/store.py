@@ -37,8 +37,8 @@ import faiss
 import numpy as np
 
 from qa.chunking import CHUNKER_VERSION, chunk_document
-from qa.config import Settings
-from qa.embed import Encoder, MultilingualEncoder, SentenceTransformerEncoder
+from qa.config import MULTILINGUAL_MODEL, Settings
+from qa.embed import Encoder, shared_encoder
 from qa.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from qa.ingest import CorpusFile, iter_documents, scan_corpus
 from qa.records import BuildReport, Chunk, Document, SkippedFile
@@ -319,13 +319,9 @@ def build_index(
     """
     started = time.perf_counter()
     settings = Settings() if settings is None else settings
-    encoder = (
-        SentenceTransformerEncoder(settings.model, batch_size=settings.batch_size)
-        if encoder is None
-        else encoder
-    )
+    encoder = shared_encoder(settings.model) if encoder is None else encoder
     if settings.multilingual and multilingual_encoder is None:
-        multilingual_encoder = MultilingualEncoder()
+        multilingual_encoder = shared_encoder(MULTILINGUAL_MODEL)
     report = progress if progress is not None else (lambda stage, done, total: None)
     directory = Path(index_dir)
 

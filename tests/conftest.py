@@ -12,11 +12,11 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from qa.config import Settings  # noqa: E402
-from qa.embed import MultilingualEncoder, SentenceTransformerEncoder  # noqa: E402
-from qa.pipeline import Engine  # noqa: E402
-from qa.store import build_index, open_index  # noqa: E402
-from tests.fakes import HashingEncoder  # noqa: E402
+from qa.config import DEFAULT_MODEL, MULTILINGUAL_MODEL, Settings
+from qa.embed import Encoder, shared_encoder
+from qa.pipeline import Engine
+from qa.store import build_index, open_index
+from tests.fakes import HashingEncoder
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
@@ -50,13 +50,13 @@ def _every_citation_is_exact():
 
 
 @pytest.fixture(scope="session")
-def encoder() -> SentenceTransformerEncoder:
-    return SentenceTransformerEncoder()
+def encoder() -> Encoder:
+    return shared_encoder(DEFAULT_MODEL)
 
 
 @pytest.fixture(scope="session")
-def multilingual_encoder() -> MultilingualEncoder:
-    return MultilingualEncoder()
+def multilingual_encoder() -> Encoder:
+    return shared_encoder(MULTILINGUAL_MODEL)
 
 
 @pytest.fixture
@@ -74,9 +74,7 @@ def demo_index(tmp_path_factory, encoder, multilingual_encoder) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_engine(demo_index, encoder, multilingual_encoder) -> Engine:
-    engine = Engine(demo_index)
-    engine._encoders = {encoder.name: encoder, multilingual_encoder.name: multilingual_encoder}
-    return engine
+    return Engine(demo_index)
 
 
 @pytest.fixture

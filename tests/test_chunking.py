@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -51,7 +52,7 @@ def test_chunks_are_exact_spans_within_size_and_cover_every_sentence(size, overl
 def test_overlap_repeats_whole_trailing_sentences():
     text = " ".join(f"Sentence number {i} is here." for i in range(40))
     chunks = chunk_document(_doc(text), size=200, overlap=60)
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         assert after.start < before.end, "consecutive chunks share their boundary sentences"
         assert after.start > before.start, "every chunk moves forward"
         assert text[after.start : after.start + 8] == "Sentence"

@@ -1,0 +1,37 @@
+# Two entry points: `make chat` and `make test`. Both install what they need into .venv.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: chat test lint install install-test browser
+
+# torch is installed first and pinned: an unpinned torch resolves to a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) install -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+# Browser tests drive Debian's Chromium; Playwright's own browser download cannot work offline.
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
+
+chat: install
+	$(VENV)/bin/qa serve
+
+lint: install-test
+	$(VENV)/bin/ruff check qa tests benchmarks
+	$(VENV)/bin/ruff format --check qa tests benchmarks
+	$(VENV)/bin/mypy qa
+
+test: install-test browser lint
+	$(VENV)/bin/pytest
