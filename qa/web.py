@@ -1,0 +1,558 @@
+"""The web chat: a Gradio app that asks the engine and formats its ``Answer``.
+
+No retrieval happens here. The app calls ``Engine.answer``, ``build_index`` and the
+``Index`` facts a Python user would call, and turns their results into HTML. All document
+text, titles, file names and questions are escaped before they reach the page: a document
+is data, never markup.
+
+``make_app`` builds the Blocks (tests launch it in-process); ``launch`` is what
+``qa serve`` runs. A named endpoint, ``/ask``, returns an answer as JSON.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from qa.config import Settings
+from qa.errors import QAError
+from qa.ingest import SUPPORTED_SUFFIXES
+from qa.pipeline import Engine
+from qa.records import Answer, Citation
+from qa.store import Index, build_index, corpus_changes
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+CONTEXT_CHARS = 400  # shown on each side of a cited excerpt when a source is expanded
+EXAMPLES = [
+    "Where was the NATO Defense Ministers' Meeting held in October 2024?",
+    "Which countries does NATO say are supporting Russia?",
+    "NATO 국방장관 회의는 어디에서 열렸나요?",
+]
+_STAGES = {
+    "scan": "Scanning the corpus",
+    "read": "Reading documents",
+    "embed": "Embedding passages",
+    "embed-multilingual": "Embedding passages (cross-lingual)",
+    "write": "Writing the index",
+}
+
+CSS = """
+.qa-sources { display: flex; flex-direction: column; gap: 0.6rem; font-size: 0.92rem; }
+.qa-sources-head { font-weight: 600; opacity: 0.8; }
+.qa-source { border-left: 3px solid var(--color-accent); padding: 0.15rem 0 0.15rem 0.7rem; }
+.qa-source-head { display: flex; flex-wrap: wrap; gap: 0.2rem 0.5rem; align-items: baseline; }
+.qa-n { font-weight: 700; color: var(--color-accent); }
+.qa-title { font-weight: 600; }
+.qa-meta { opacity: 0.7; font-size: 0.85em; }
+.qa-excerpt { margin: 0.3rem 0; font-style: italic; }
+.qa-source details summary { cursor: pointer; opacity: 0.75; font-size: 0.85em; }
+.qa-passage { margin-top: 0.3rem; padding: 0.5rem 0.7rem; border-radius: 6px;
+              background: var(--background-fill-secondary); }
+.qa-passage mark { background: #fde68a; color: inherit; padding: 0 1px; }
+.qa-index table { width: 100%; border-collapse: collapse; font-size: 0.9rem; }
+.qa-index th, .qa-index td { text-align: left; padding: 0.3rem 0.5rem;
+                             border-bottom: 1px solid var(--border-color-primary); }
+.qa-index .qa-pending { color: #b45309; }
+"""
+
+
+# --- follow-up questions -----------------------------------------------------------------
+
+# Words that point back at the previous question: pronouns, "there/then", demonstratives,
+# "what about ...", a leading "and"; Korean 그/거기 forms. "that" counts only as a
+# demonstrative or a final pronoun, not as a conjunction ("say that NATO ...") or a relative
+# pronoun ("countries that are ...").
+_MARKER = re.compile(r"\[(\d+)\]")
+_REFERS_BACK = re.compile(
+    r"\b(?:he|she|him|his|her|hers|it|its|they|them|their|theirs|there|then|this|these|those)\b"
+    r"|\bthat\b(?!\s+(?:(?-i:[A-Z])|(?:the|a|an|he|she|it|they|we|i|you|is|are|was|were|has|have|had|"
+    r"will|would|can|could|did|does|do)\b))"
+    r"|^\s*(?:what|how)\s+about\b|^\s*and\b"
+    r"|거기|그곳|그때|그것|그들|그녀|그 사람|그는|그가",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"\w[\w'’.-]*\w|\w")
+# Question and function words, and the verbs of "where was X held": never what a
+# follow-up refers to.
+_QUESTION_WORDS = frozenset(
+    re.findall(
+        r"\w+",
+        "who whom whose what which where when why how is are was were do does did the a an of in "
+        "on at to for from by with about and or i you we it its he she they there then this that "
+        "these those held take took place happen happened tell me please",
+    )
+)
+# Korean question words and verb endings ("어디에서", "열렸나요"): not what is referred to.
+_KOREAN_QUESTION = re.compile(
+    r"^(?:어디|누가|누구|언제|무엇|무슨|어떤|어떻게|왜|몇|얼마)|(?:나요|니까|어요|아요|죠)$"
+)
+_SHORT_WORDS = 3
+_MAX_CONTEXT_TERMS = 16
+
+
+def refers_back(question: str) -> bool:
+    """True when ``question`` leans on the previous one: a pronoun or "there", "what about",
+    or too few words to stand alone."""
+    return bool(_REFERS_BACK.search(question)) or len(_WORD.findall(question)) <= _SHORT_WORDS
+
+
+def _words(text: str) -> list[str]:
+    return [re.sub(r"['’]s$", "", w) for w in _WORD.findall(text) if w.lower() not in _QUESTION_WORDS]
+
+
+def _names(text: str) -> list[str]:
+    """Names, numbers and non-Latin words: what a pronoun or "there" can point at."""
+    return [
+        w
+        for w in _words(text)
+        if w[0].isupper() or w[0].isdigit() or (not w.isascii() and not _KOREAN_QUESTION.search(w))
+    ]
+
+
+def rewrite_followup(question: str, previous_query: str | None, previous_answer: str | None = None) -> str:
+    """The query to search for: ``question`` itself or, when it refers back, ``question``
+    followed in parentheses by the context it lacks.
+
+    The context is the names in the previous answer's first sentence (what "there" or "he"
+    most often points at), then the key terms of the previous query (its names, or its
+    content words when it has none). Pure and cheap. The user's words come first and whole,
+    so the engine still answers the question that was asked.
+    """
+    if not previous_query or not previous_query.strip() or not refers_back(question):
+        return question
+    first_sentence = _MARKER.split(previous_answer)[0] if previous_answer else ""
+    seen = {w.lower() for w in _words(question)}
+    terms: list[str] = []
+    for term in [*_names(first_sentence), *(_names(previous_query) or _words(previous_query))]:
+        if term.lower() not in seen:
+            seen.add(term.lower())
+            terms.append(term)
+    if not terms:
+        return question
+    return f"{question.strip()} ({' '.join(terms[:_MAX_CONTEXT_TERMS])})"
+
+
+# --- formatting ------------------------------------------------------------------------
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~$#{}])")
+
+
+def _escape_markdown(text: str) -> str:
+    """Text shown through the chat's Markdown renderer, verbatim and inert."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def _answer_markdown(text: str) -> str:
+    """The answer text with its ``[n]`` markers kept and everything else escaped."""
+    parts = _MARKER.split(text)  # text, n, text, n, ...
+    return "".join(f"[{part}]" if i % 2 else _escape_markdown(part) for i, part in enumerate(parts))
+
+
+def answer_pieces(text: str) -> list[str]:
+    """Split an answer into the pieces it is streamed in: each cited sentence with its
+    markers, or each sentence when there are none."""
+    pieces = re.findall(r".+?(?:(?:\s*\[\d+\])+|[.!?。](?=\s)(?!\s*\[\d)|$)\s*", text, re.DOTALL)
+    return [p for p in pieces if p] or [text]
+
+
+def _h(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _multiline(text: str) -> str:
+    # The sources are one raw-HTML block inside the chat's Markdown; a blank line would end it.
+    return _h(text).replace("\n", "<br>")
+
+
+def _passage_html(citation: Citation, document: str | None) -> str:
+    """The excerpt in its surrounding text, highlighted; empty when the document changed
+    since the answer was composed (its offsets no longer point at the excerpt)."""
+    if document is None or document[citation.start : citation.end] != citation.excerpt:
+        return ""
+    start = max(0, citation.start - CONTEXT_CHARS)
+    end = min(len(document), citation.end + CONTEXT_CHARS)
+    before = ("…" if start > 0 else "") + document[start : citation.start]
+    after = document[citation.end : end] + ("…" if end < len(document) else "")
+    return (
+        f'<div class="qa-passage">{_multiline(before)}<mark>{_multiline(citation.excerpt)}</mark>'
+        f"{_multiline(after)}</div>"
+    )
+
+
+def sources_html(answer: Answer, index: Index | None) -> str:
+    """The sources under an answer: for each ``[n]``, its document, date, score, excerpt
+    and an expandable surrounding passage. Everything from documents is escaped."""
+    if not answer.citations:
+        return ""
+    heading = "Closest passages (they do not answer the question)" if answer.abstained else "Sources"
+    items = []
+    for n, citation in enumerate(answer.citations, start=1):
+        document = None
+        if index is not None:
+            try:
+                document = index.document_text(citation.source)
+            except KeyError:  # removed by a rebuild since the answer was composed
+                document = None
+        meta = [f"<code>{_h(citation.source)}</code>"]
+        if citation.date:
+            meta.append(_h(citation.date))
+        meta.append(f"score {citation.score:.3f}")
+        passage = _passage_html(citation, document)
+        details = (
+            f"<details><summary>Show surrounding passage</summary>{passage}</details>" if passage else ""
+        )
+        items.append(
+            f'<div class="qa-source" data-source="{_h(citation.source)}">'
+            f'<div class="qa-source-head"><span class="qa-n">[{n}]</span>'
+            f'<span class="qa-title">{_h(citation.title)}</span>'
+            f'<span class="qa-meta">{" · ".join(meta)}</span></div>'
+            f'<div class="qa-excerpt">{_multiline(citation.excerpt)}</div>{details}</div>'
+        )
+    return f'<div class="qa-sources"><div class="qa-sources-head">{heading}</div>{"".join(items)}</div>'
+
+
+def answer_json(answer: Answer) -> dict[str, Any]:
+    """The JSON shape of the ``/ask`` endpoint."""
+    return {
+        "text": answer.text,
+        "abstained": answer.abstained,
+        "query": answer.query,
+        "citations": [asdict(c) for c in answer.citations],
+    }
+
+
+# --- uploads ----------------------------------------------------------------------------
+
+
+def safe_upload_name(name: str) -> str:
+    """The file name an upload is stored under, or ``QAError`` saying why it cannot be.
+
+    Only the last path component is kept (no folders, no ``..``); characters other than
+    letters, digits and `` .()+,-_`` become ``_``; hidden and unsupported names are refused.
+    """
+    base = re.split(r"[\\/]", name)[-1]
+    base = re.sub(r"[\x00-\x1f\x7f]", "", base).strip()
+    if not base or base.startswith((".", "~")):  # hidden files and Office lock files
+        raise QAError(f"'{name}' is not an acceptable file name (empty or hidden).")
+    base = re.sub(r"[^\w .()+,-]", "_", base)[-200:]
+    if Path(base).suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise QAError(f"'{base}' is not a supported document type; use {', '.join(SUPPORTED_SUFFIXES)}.")
+    return base
+
+
+def save_upload(source: str | os.PathLike[str], corpus_dir: Path, name: str | None = None) -> str:
+    """Copy an uploaded file into ``corpus_dir`` and say what happened.
+
+    A same-named document in the corpus folder is replaced; nothing outside it ever is:
+    the copy is written beside the target and renamed over it (a link there is replaced,
+    not followed).
+    """
+    source = Path(source)
+    target_name = safe_upload_name(source.name if name is None else name)
+    size = source.stat().st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise QAError(f"'{target_name}' is {size / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES >> 20} MB.")
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    target = corpus_dir / target_name
+    if target.is_dir():
+        raise QAError(f"'{target_name}' is a folder in the corpus; rename the file and upload it again.")
+    replaced = target.exists() or target.is_symlink()
+    # A hidden name: a corpus scan ignores the partial copy.
+    handle, partial = tempfile.mkstemp(prefix=".upload-", dir=corpus_dir)
+    os.close(handle)
+    try:
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    return f"{'replaced' if replaced else 'added'} {target_name}"
+
+
+# --- the app ----------------------------------------------------------------------------
+
+
+def _settings_of(index: Index | None) -> Settings:
+    """The settings the index was built with, so a rebuild keeps its model and chunking."""
+    if index is None:
+        return Settings()
+    known = {f.name for f in fields(Settings)}
+    return Settings(**{k: v for k, v in index.settings.items() if k in known})  # type: ignore[arg-type]
+
+
+class _App:
+    """The callbacks of one app, around one engine."""
+
+    def __init__(self, corpus_dir: Path | None, engine: Engine) -> None:
+        self.engine = engine
+        self._corpus_dir = corpus_dir
+        self._build_lock = threading.Lock()
+
+    def corpus_dir(self) -> Path:
+        if self._corpus_dir is not None:
+            return self._corpus_dir
+        return self.engine.index().corpus_dir
+
+    def _index_or_none(self) -> Index | None:
+        try:
+            return self.engine.index()
+        except QAError:
+            return None
+
+    # chat
+
+    def respond(
+        self,
+        question: str,
+        history: list[dict[str, Any]] | None,
+        k: float,
+        previous: tuple[str, str | None] | None,
+    ) -> Iterator[tuple[list[dict[str, Any]], str, tuple[str, str | None] | None]]:
+        """Stream one turn: the question, the answer piece by piece, then its sources."""
+        history = list(history or [])
+        if not question or not question.strip():
+            yield history, "", previous
+            return
+        query = rewrite_followup(question, *(previous or (None, None)))
+        history.append({"role": "user", "content": _escape_markdown(question)})
+        note = f"_Searched for: {_escape_markdown(query)}_\n\n" if query != question else ""
+        history.append({"role": "assistant", "content": note + "_Searching the documents…_"})
+        yield history, "", previous
+        try:
+            answer = self.engine.answer(query, k=int(k))
+        except QAError as exc:
+            history[-1] = {"role": "assistant", "content": f"⚠️ {_escape_markdown(str(exc))}"}
+            yield history, "", previous
+            return
+        shown = note
+        for piece in answer_pieces(answer.text):
+            shown += _answer_markdown(piece)
+            history[-1] = {"role": "assistant", "content": shown}
+            yield history, "", previous
+        sources = sources_html(answer, self._index_or_none())
+        if sources:
+            history.append({"role": "assistant", "content": sources})
+        yield history, "", (answer.query or query, None if answer.abstained else answer.text)
+
+    def ask(self, question: str, k: int = 0) -> dict[str, Any]:
+        """Answer a question from the documents, with citations.
+
+        Returns {text, abstained, query, citations}: ``text`` has [n] markers indexing
+        ``citations`` (1-based; each has source, title, excerpt, start, end, score, date).
+        ``k`` is the number of passages to retrieve; 0 uses the default.
+        """
+        try:
+            return answer_json(self.engine.answer(question, k=k if k > 0 else None))
+        except QAError as exc:
+            raise gr.Error(str(exc), print_exception=False) from exc
+
+    # documents tab
+
+    def index_panel(self) -> str:
+        try:
+            index = self.engine.index()
+        except QAError as exc:
+            return f'<div class="qa-index"><p>{_h(exc)}</p></div>'
+        documents = index.documents()
+        dense = index.manifest["dense"]
+        multilingual = index.manifest.get("multilingual")
+        facts = [
+            f"<b>{len(documents)}</b> documents, <b>{index.chunk_count}</b> passages",
+            f"model <code>{_h(dense['model'])}</code> ({_h(dense['dimension'])}-d)",
+            f"cross-lingual <code>{_h(multilingual['model'])}</code>"
+            if multilingual
+            else "cross-lingual off",
+            f"last built {_h(index.built_at)}",
+        ]
+        corpus = self.corpus_dir()
+        try:
+            changes = corpus_changes(corpus, index)
+        except QAError as exc:
+            status = f'<p class="qa-pending">{_h(exc)}</p>'
+        else:
+            pending = [
+                f"{label} <code>{_h(name)}</code>"
+                for label, names in (
+                    ("new", changes.added),
+                    ("changed", changes.changed),
+                    ("removed", changes.removed),
+                )
+                for name in names
+            ]
+            status = (
+                '<p class="qa-pending">Changed since the last build (press <b>Rebuild index</b>): '
+                f"{', '.join(pending)}</p>"
+                if pending
+                else "<p>The index is up to date with the corpus folder.</p>"
+            )
+        rows = "".join(
+            f"<tr><td>{_h(d.title)}</td><td><code>{_h(d.source)}</code></td>"
+            f"<td>{_h(d.date or '')}</td><td>{d.chunks}</td></tr>"
+            for d in documents
+        )
+        return (
+            f'<div class="qa-index"><p>{" · ".join(facts)}</p>'
+            f"<p>Corpus folder: <code>{_h(corpus)}</code></p>{status}"
+            "<table><thead><tr><th>Title</th><th>File</th><th>Date</th><th>Passages</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></div>"
+        )
+
+    def upload(self, paths: list[str] | None) -> tuple[str, str, None]:
+        lines = []
+        saved = False
+        for path in paths or []:
+            try:
+                lines.append(f"- {_escape_markdown(save_upload(path, self.corpus_dir()))}")
+                saved = True
+            except QAError as exc:
+                lines.append(f"- refused: {_escape_markdown(str(exc))}")
+        if saved:
+            lines.append("\nPress **Rebuild index** to make the new documents searchable.")
+        return "\n".join(lines) or "No file received.", self.index_panel(), None
+
+    def rebuild(self, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:  # noqa: B008 (Gradio's idiom)
+        def report(stage: str, done: int, total: int) -> None:
+            progress((done, max(total, 1)), desc=_STAGES.get(stage, stage))
+
+        if not self._build_lock.acquire(blocking=False):
+            return "A rebuild is already running; wait for it to finish.", self.index_panel()
+        try:
+            settings = _settings_of(self._index_or_none())
+            result = build_index(self.corpus_dir(), self.engine.index_dir, settings=settings, progress=report)
+        except QAError as exc:
+            return f"⚠️ {_escape_markdown(str(exc))}", self.index_panel()
+        finally:
+            self._build_lock.release()
+        lines = [f"Index rebuilt: {_escape_markdown(result.summary())}."]
+        lines += [
+            f"- skipped {_escape_markdown(s.source)}: {_escape_markdown(s.reason)}" for s in result.skipped
+        ]
+        return "\n".join(lines), self.index_panel()
+
+
+def make_app(
+    corpus_dir: str | os.PathLike[str] | None,
+    index_dir: str | os.PathLike[str],
+    *,
+    engine: Engine | None = None,
+) -> gr.Blocks:
+    """The chat over the index in ``index_dir``; uploads go to ``corpus_dir`` (``None``: the
+    folder the index was built from). Builds no index and loads no model."""
+    engine = Engine(index_dir) if engine is None else engine
+    app = _App(None if corpus_dir is None else Path(corpus_dir), engine)
+
+    with gr.Blocks(title="Ask your documents", analytics_enabled=False) as demo:
+        gr.Markdown("## Ask your documents\nEvery answer is copied from your documents and cites them.")
+        previous = gr.State(None)
+        with gr.Tabs():
+            with gr.Tab("Chat", elem_id="qa-chat-tab"):
+                chatbot = gr.Chatbot(
+                    label="Chat",
+                    show_label=False,
+                    height="68vh",
+                    elem_id="qa-chat",
+                    buttons=["copy", "copy_all"],
+                    latex_delimiters=[],
+                    sanitize_html=True,
+                    allow_tags=False,
+                    group_consecutive_messages=False,
+                    feedback_options=None,
+                    placeholder="Ask a question about the documents in the corpus folder.",
+                )
+                with gr.Row():
+                    question = gr.Textbox(
+                        placeholder="Ask a question…",
+                        show_label=False,
+                        scale=8,
+                        elem_id="qa-question",
+                        max_length=4000,
+                    )
+                    ask = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
+                    clear = gr.Button("Clear chat", scale=1, elem_id="qa-clear")
+                gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[question], label="Examples")
+                with gr.Accordion("Retrieval settings", open=False):
+                    k = gr.Slider(
+                        1, 20, value=engine.settings.retrieval.k, step=1, label="Passages to retrieve (k)"
+                    )
+            with gr.Tab("Documents", elem_id="qa-documents-tab"):
+                panel = gr.HTML(elem_id="qa-index-panel")
+                files = gr.File(
+                    label=f"Add documents ({' '.join(SUPPORTED_SUFFIXES)}; up to {MAX_UPLOAD_BYTES >> 20} MB each)",
+                    file_count="multiple",
+                    file_types=list(SUPPORTED_SUFFIXES),
+                    type="filepath",
+                    elem_id="qa-upload",
+                )
+                with gr.Row():
+                    rebuild = gr.Button("Rebuild index", variant="primary", elem_id="qa-rebuild")
+                    refresh = gr.Button("Refresh", elem_id="qa-refresh")
+                status = gr.Markdown(elem_id="qa-status")
+
+        chat: dict[str, Any] = {
+            "fn": app.respond,
+            "inputs": [question, chatbot, k, previous],
+            "outputs": [chatbot, question, previous],
+            "api_visibility": "private",
+            "concurrency_limit": 4,
+            "concurrency_id": "answer",
+        }
+        question.submit(**chat)
+        ask.click(**chat)
+        clear.click(lambda: ([], "", None), outputs=[chatbot, question, previous], api_visibility="private")
+        chatbot.clear(lambda: None, outputs=[previous], api_visibility="private")  # its own trash button
+        files.upload(app.upload, inputs=[files], outputs=[status, panel, files], api_visibility="private")
+        rebuild.click(app.rebuild, outputs=[status, panel], api_visibility="private", concurrency_limit=1)
+        refresh.click(app.index_panel, outputs=[panel], api_visibility="private")
+        demo.load(app.index_panel, outputs=[panel], api_visibility="private")
+        gr.api(app.ask, api_name="ask", concurrency_limit=4, concurrency_id="answer")
+    return demo
+
+
+def launch(
+    *,
+    corpus_dir: str | os.PathLike[str] | None = None,
+    index_dir: str | os.PathLike[str] = "index",
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    auth: tuple[str, str] | None = None,
+    engine: Engine | None = None,
+    block: bool = True,
+) -> gr.Blocks:
+    """Serve the chat on ``host:port`` (this machine only by default), behind a
+    (user, password) login when ``auth`` is given. ``block=False`` returns the running app."""
+    engine = Engine(index_dir) if engine is None else engine
+    demo = make_app(corpus_dir, index_dir, engine=engine)
+    # Load the models while the browser connects, so the first question is not the slow one.
+    threading.Thread(target=_warm_up, args=(engine,), daemon=True).start()
+    demo.queue(default_concurrency_limit=1)
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        auth=auth,
+        prevent_thread_lock=not block,
+        max_file_size=f"{MAX_UPLOAD_BYTES >> 20}mb",
+        css=CSS,
+        theme=gr.themes.Soft(),
+        footer_links=["api"],
+        ssr_mode=False,
+        quiet=not block,
+    )
+    return demo
+
+
+def _warm_up(engine: Engine) -> None:
+    try:
+        engine.search("warm up")  # loads the dense model
+        engine.search("준비")  # and the cross-lingual one, used for non-Latin questions
+    except QAError:
+        return  # no usable index yet; the chat says why when asked
