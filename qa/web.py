@@ -62,6 +62,7 @@ CSS = """
 .qa-index table { width: 100%; border-collapse: collapse; font-size: 0.9rem; }
 .qa-index th, .qa-index td { text-align: left; padding: 0.3rem 0.5rem;
                              border-bottom: 1px solid var(--border-color-primary); }
+.qa-index td:nth-child(3) { white-space: nowrap; }
 .qa-index .qa-pending { color: #b45309; }
 """
 
@@ -317,7 +318,7 @@ class _App:
         history: list[dict[str, Any]] | None,
         k: float,
         previous: tuple[str, str | None] | None,
-    ) -> Iterator[tuple[list[dict[str, Any]], str, tuple[str, str | None] | None]]:
+    ) -> Iterator[tuple[list[dict[str, Any]], Any, tuple[str, str | None] | None]]:
         """Stream one turn: the question, the answer piece by piece, then its sources."""
         history = list(history or [])
         if not question or not question.strip():
@@ -327,22 +328,32 @@ class _App:
         history.append({"role": "user", "content": _escape_markdown(question)})
         note = f"_Searched for: {_escape_markdown(query)}_\n\n" if query != question else ""
         history.append({"role": "assistant", "content": note + "_Searching the documents…_"})
+        # The question moves from the box into the chat; later updates leave the box alone,
+        # so a question typed while this one is answered is kept.
         yield history, "", previous
         try:
             answer = self.engine.answer(query, k=int(k))
         except QAError as exc:
             history[-1] = {"role": "assistant", "content": f"⚠️ {_escape_markdown(str(exc))}"}
-            yield history, "", previous
+            yield history, gr.skip(), previous
             return
+        except Exception:
+            # Not the user's doing: say so in the chat, and let Gradio log the traceback.
+            history[-1] = {
+                "role": "assistant",
+                "content": "⚠️ Answering failed; the server log has the details.",
+            }
+            yield history, gr.skip(), previous
+            raise
         shown = note
         for piece in answer_pieces(answer.text):
             shown += _answer_markdown(piece)
             history[-1] = {"role": "assistant", "content": shown}
-            yield history, "", previous
+            yield history, gr.skip(), previous
         sources = sources_html(answer, self._index_or_none())
         if sources:
             history.append({"role": "assistant", "content": sources})
-        yield history, "", (answer.query or query, None if answer.abstained else answer.text)
+        yield history, gr.skip(), (answer.query or query, None if answer.abstained else answer.text)
 
     def ask(self, question: str, k: int = 0) -> dict[str, Any]:
         """Answer a question from the documents, with citations.

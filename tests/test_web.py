@@ -296,12 +296,25 @@ def _open_tab(page, name: str) -> None:
 
 
 def _upload_and_rebuild(page, path: Path) -> str:
+    """Upload through the Documents tab, rebuild, check the progress bar showed the build's
+    stages; return the rebuild's status message."""
     _open_tab(page, "Documents")
     page.locator("#qa-upload input[type=file]").set_input_files(str(path))
     page.locator("#qa-status").get_by_text(f"added {path.name}").wait_for()
     page.locator("#qa-index-panel").get_by_text(path.name).wait_for()  # listed as new
+    page.evaluate(
+        """() => { window.__progress = new Set();
+        new MutationObserver(() => document.querySelectorAll('.progress-text, .progress-level-inner, .meta-text')
+            .forEach((e) => window.__progress.add(e.innerText))).observe(
+            document.body, {subtree: true, childList: true, characterData: true}); }"""
+    )
     page.locator("#qa-rebuild").click()
     page.locator("#qa-status").get_by_text("Index rebuilt").wait_for()
+    shown = page.evaluate("[...window.__progress]")
+    # The build's own stages drove the progress bar.
+    assert any(stage in text for text in shown for stage in ("Reading documents", "Embedding passages")), (
+        shown
+    )
     status = page.locator("#qa-status").inner_text()
     _open_tab(page, "Chat")
     return status
@@ -336,6 +349,17 @@ def test_answer_streams_with_markers_and_cited_excerpts(page):
     assert len(passage) > len(excerpt) + 200  # the text around it is there too
 
     page.screenshot(path=str(ROOT / "docs" / "chat.png"), full_page=True)
+
+
+@pytest.mark.browser
+def test_a_question_typed_while_another_is_answered_is_kept(page):
+    box = page.locator("#qa-question textarea")
+    box.fill("NATO 국방장관 회의는 어디에서 열렸나요?")
+    page.locator("#qa-ask").click()
+    page.locator("#qa-chat .user-row").wait_for()  # the question has moved into the chat
+    box.fill("Who is NATO's Secretary General?")  # typed while the answer is being composed
+    page.locator("#qa-chat .qa-sources").wait_for()
+    assert box.input_value() == "Who is NATO's Secretary General?"
 
 
 @pytest.mark.browser
@@ -419,6 +443,7 @@ def test_markup_in_documents_and_questions_stays_inert(page, tmp_path):
 
 def test_ask_endpoint_returns_the_answer_as_json(served):
     from gradio_client import Client
+    from gradio_client.exceptions import AppError
 
     client = Client(served.url, verbose=False)
     result = client.predict("Which countries does NATO say are supporting Russia?", api_name="/ask")
@@ -431,7 +456,7 @@ def test_ask_endpoint_returns_the_answer_as_json(served):
     unanswerable = client.predict("What is the tallest mountain in Japan?", 3, api_name="/ask")
     assert unanswerable["abstained"] is True and 1 <= len(unanswerable["citations"]) <= 3
 
-    with pytest.raises(Exception, match="The question is empty"):
+    with pytest.raises(AppError, match="The question is empty"):
         client.predict("  ", api_name="/ask")
 
 
@@ -449,8 +474,10 @@ def test_login_is_required_when_auth_is_given(served):
     try:
         assert demo.server_name == "127.0.0.1"
         url = f"http://127.0.0.1:{port}/"
-        with pytest.raises(Exception):  # noqa: B017 (the client raises a bare ValueError)
+        with pytest.raises(ValueError, match="credentials were not provided"):
             Client(url, verbose=False)
+        with pytest.raises(ValueError, match="Could not login"):
+            Client(url, auth=("ana", "wrong"), verbose=False)
         started = time.perf_counter()
         result = Client(url, auth=("ana", "s3cret"), verbose=False).predict(
             "Which countries does NATO say are supporting Russia?", api_name="/ask"
