@@ -348,6 +348,7 @@ def test_answer_streams_with_markers_and_cited_excerpts(page):
     passage = first.locator(".qa-passage").inner_text()
     assert len(passage) > len(excerpt) + 200  # the text around it is there too
 
+    page.locator("#qa-chat .bubble-wrap").evaluate("(wrap) => wrap.scrollTo(0, 0)")  # the question in view
     page.screenshot(path=str(ROOT / "docs" / "chat.png"), full_page=True)
 
 
