@@ -177,8 +177,11 @@ def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
 # --- results --------------------------------------------------------------------------------
 
 
-def append_results(title: str, command: str, table: list[tuple[str, str]], notes: Sequence[str] = ()) -> None:
-    """Print a result table and append it, with the machine, to benchmarks/RESULTS.md."""
+def append_results(
+    title: str, command: str, table: list[tuple[str, str]], notes: Sequence[str] = (), *, record: bool = True
+) -> None:
+    """Print a result table and append it, with the machine, to benchmarks/RESULTS.md
+    (unless ``record`` is false: a trial run)."""
     info = machine()
     lines = [
         f"## {title}",
@@ -195,6 +198,8 @@ def append_results(title: str, command: str, table: list[tuple[str, str]], notes
     ]
     text = "\n".join(lines)
     print(text)
+    if not record:
+        return
     if not RESULTS.exists():
         RESULTS.write_text("# Benchmark results\n\nAppended by the scripts in benchmarks/; newest last.\n\n")
     with RESULTS.open("a") as handle:

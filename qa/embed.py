@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -16,8 +17,18 @@ from qa.errors import QAError
 # Weights come from installed packages or local folders; a hub must never be contacted.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Idle OpenMP threads sleep instead of spinning. On a busy 2-core machine spinning threads
+# steal the core the other one needs: a query took 240-720 ms on 2 spinning torch threads
+# and 25 ms with passive waiting (benchmarks/RESULTS.md). Read when torch loads, which is
+# after this module (models load lazily).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 Progress = Callable[[int, int], None]
+
+# Encodes of at most this many texts (questions, a few sentences) run on one thread: thread
+# hand-offs cost more than they save on so little work, and they collapse when another
+# process is busy on the other core. Larger encodes (builds) use every thread torch has.
+SMALL_ENCODE = 8
 
 
 class Encoder(Protocol):
@@ -47,6 +58,26 @@ def _encode_in_blocks(
         if progress is not None:
             progress(min(first + block, len(order)), len(order))
     return out
+
+
+@contextmanager
+def _torch_threads(count: int | None) -> Iterator[None]:
+    """Run the block with ``count`` torch threads in this thread (``None``: unchanged).
+
+    torch's thread count is per calling thread, so a query does not slow a build running
+    in another thread; the previous count is restored afterwards.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    if count is None or count == previous:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class SentenceTransformerEncoder:
@@ -83,7 +114,8 @@ class SentenceTransformerEncoder:
             )
             return np.asarray(vectors, dtype=np.float32)
 
-        return _encode_in_blocks(texts, encode_block, self.dimension, progress, 8 * self.batch_size)
+        with _torch_threads(1 if len(texts) <= SMALL_ENCODE else None):
+            return _encode_in_blocks(texts, encode_block, self.dimension, progress, 8 * self.batch_size)
 
 
 def _model_path(name: str) -> str:

@@ -289,7 +289,16 @@ class Index:
 def _search(vectors: faiss.Index, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
     if vectors.ntotal == 0:
         return []
-    scores, ids = vectors.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), min(k, vectors.ntotal))
+    # One query on one OpenMP thread: two threads made a 100k-chunk exact search 6x slower
+    # (11 ms vs 67 ms) on a busy 2-core machine. The setting is per calling thread.
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        scores, ids = vectors.search(
+            np.asarray(vector, dtype=np.float32).reshape(1, -1), min(k, vectors.ntotal)
+        )
+    finally:
+        faiss.omp_set_num_threads(threads)
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
 
