@@ -8,10 +8,14 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from qa.config import Settings
 from qa.errors import IndexNotFoundError, QAError
+
+if TYPE_CHECKING:
+    from qa.evaluate import EvalReport
+    from qa.pipeline import Engine
 from qa.records import Citation
 
 
@@ -156,29 +160,80 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _benchmark_engine(name: str, documents: dict[str, tuple[str, str]], work: Path) -> Engine:
+    """Write ``documents`` as files and build them like any corpus (English: no
+    cross-lingual index); later runs rebuild incrementally, which costs nothing."""
+    from qa.evaluate import write_corpus_folder
+    from qa.pipeline import Engine
+    from qa.store import build_index
+
+    folder = work / name
+    write_corpus_folder(documents, folder / "corpus")
+    bar = _ProgressBar()
+    try:
+        report = build_index(
+            folder / "corpus", folder / "index", settings=Settings(multilingual=False), progress=bar
+        )
+    finally:
+        bar.close()
+    print(f"{name}: {report.summary()}", file=sys.stderr)
+    return Engine(folder / "index")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    from qa.evaluate import evaluate, load_questions
+    from qa import evaluate as ev
     from qa.pipeline import Engine
 
-    report = evaluate(load_questions(args.questions), Engine(args.index))
+    report: ev.EvalReport | ev.BeirReport | ev.SquadReport
+    if args.beir:
+        corpus, queries, qrels = ev.load_beir(args.beir)
+        engine = _benchmark_engine(Path(args.beir).name, corpus, Path(args.work))
+        modes = ev.evaluate_retrieval(queries, qrels, engine)
+        report = ev.BeirReport(Path(args.beir).name, len(queries), len(corpus), modes)
+        lines = [f"{report.dataset}: {report.queries} queries over {report.documents} documents"]
+        lines.append(f"{'mode':16} {'nDCG@10':>8} {'R@10':>7} {'R@100':>7} {'MRR@10':>7}")
+        for mode, s in modes.items():
+            lines.append(
+                f"{mode:16} {s.ndcg_at_10:8.4f} {s.recall_at_10:7.4f} {s.recall_at_100:7.4f} {s.mrr_at_10:7.4f}"
+            )
+    elif args.squad:
+        paragraphs, questions = ev.load_squad(args.squad, every=args.every)
+        engine = _benchmark_engine("squad", paragraphs, Path(args.work))
+        report = ev.evaluate_squad(questions, engine, len(paragraphs))
+        lines = [
+            f"SQuAD: {report.questions} questions, retrieving over {report.paragraphs} paragraphs",
+            f"gold answer in the composed answer: {report.answer_contains_gold:.1%}",
+            f"gold paragraph cited:               {report.gold_paragraph_cited:.1%}",
+            f"abstained:                          {report.abstained:.1%}",
+            f"answer length:                      {report.mean_answer_words:.0f} words (mean)",
+            f"latency:                            p50 {report.latency_p50_ms:.0f} ms",
+        ]
+    elif args.questions:
+        report = ev.evaluate(ev.load_questions(args.questions), Engine(args.index))
+        lines = _question_lines(report)
+    else:
+        raise QAError("Give a questions file (JSONL), --beir DIR or --squad FILE.")
     if args.out:
         Path(args.out).write_text(report.to_json())
-    if args.json:
-        print(report.to_json())
-        return 0
-    correct = round(report.accuracy * report.questions)
-    print(f"accuracy:            {correct}/{report.questions} ({report.accuracy:.1%})")
-    for kind, value in report.by_type.items():
-        print(f"  {kind:18} {value:.1%}")
-    fmt = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
-    print(
-        f"abstention:          precision {fmt(report.abstention_precision)}, recall {fmt(report.abstention_recall)}"
-    )
-    print(f"gold source cited:   {fmt(report.gold_source_hit_rate)}")
-    print(f"citations verbatim:  {fmt(report.citation_verbatim_rate)}")
-    print(f"latency:             p50 {report.latency_p50_ms:.0f} ms, p95 {report.latency_p95_ms:.0f} ms")
-    print(f"failed:              {', '.join(report.failed) or 'none'}")
+    print(report.to_json() if args.json else "\n".join(lines))
     return 0
+
+
+def _question_lines(report: EvalReport) -> list[str]:
+    def share(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    correct = round(report.accuracy * report.questions)
+    return [
+        f"accuracy:            {correct}/{report.questions} ({report.accuracy:.1%})",
+        *(f"  {kind:18} {value:.1%}" for kind, value in report.by_type.items()),
+        f"abstention:          precision {share(report.abstention_precision)}, "
+        f"recall {share(report.abstention_recall)}",
+        f"gold source cited:   {share(report.gold_source_hit_rate)}",
+        f"citations verbatim:  {share(report.citation_verbatim_rate)}",
+        f"latency:             p50 {report.latency_p50_ms:.0f} ms, p95 {report.latency_p95_ms:.0f} ms",
+        f"failed:              {', '.join(report.failed) or 'none'}",
+    ]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -231,7 +286,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=cmd_serve)
 
     evaluate = with_index(verbs.add_parser("eval", help="score answers on a JSONL question set"))
-    evaluate.add_argument("questions", help="JSONL file: id, question, any/all/abstain, sources")
+    evaluate.add_argument("questions", nargs="?", help="JSONL file: id, question, any/all/abstain, sources")
+    evaluate.add_argument(
+        "--beir", metavar="DIR", help="BEIR-format data: retrieval nDCG@10, recall, MRR per mode"
+    )
+    evaluate.add_argument(
+        "--squad", metavar="FILE", help="SQuAD v1.1 JSON: gold answer found in the composed answer"
+    )
+    evaluate.add_argument(
+        "--every", type=int, default=10, help="with --squad: keep every Nth question (default 10)"
+    )
+    evaluate.add_argument(
+        "--work", default=".qa-eval", help="where --beir/--squad write their corpus and index"
+    )
     evaluate.add_argument("--json", action="store_true", help="print the full report as JSON")
     evaluate.add_argument("--out", help="also write the JSON report to this file")
     evaluate.set_defaults(run=cmd_eval)

@@ -233,8 +233,9 @@ def compose_answer(
 
     coverage = _lexical_score(profile, sentences[best])
     needed = thresholds.cross_lingual_similarity if cross_lingual else thresholds.similarity
+    evidence = {"similarity": round(float(cosines[best]), 4), "coverage": round(coverage, 4)}
     if cosines[best] < needed and (cross_lingual or coverage < thresholds.coverage):
-        return _abstain(question, hits)
+        return _abstain(question, hits, evidence)
 
     chosen = [best]
     for i in order[1:]:
@@ -245,7 +246,7 @@ def compose_answer(
         chosen.sort(key=lambda i: sentences[i].start)  # one document: keep its reading order
     citations = [_cite(sentences[i], scores[i]) for i in chosen]
     text = " ".join(f"{c.excerpt} [{n}]" for n, c in enumerate(citations, start=1))
-    return Answer(question=question, text=text, citations=citations, abstained=False)
+    return Answer(question=question, text=text, citations=citations, abstained=False, evidence=evidence)
 
 
 def _cite(sentence: _Sentence, score: float) -> Citation:
@@ -255,12 +256,14 @@ def _cite(sentence: _Sentence, score: float) -> Citation:
     )
 
 
-def _abstain(question: str, hits: Sequence[Hit]) -> Answer:
+def _abstain(question: str, hits: Sequence[Hit], evidence: dict[str, float] | None = None) -> Answer:
     citations = [
         Citation(h.chunk.source, h.title, h.chunk.text, h.chunk.start, h.chunk.end, round(h.score, 4), h.date)
         for h in hits[:3]
     ]
-    return Answer(question=question, text=ABSTAIN_TEXT, citations=citations, abstained=True)
+    return Answer(
+        question=question, text=ABSTAIN_TEXT, citations=citations, abstained=True, evidence=evidence or {}
+    )
 
 
 _MARKER = re.compile(r"\[(\d+)\]")

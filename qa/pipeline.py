@@ -8,16 +8,17 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from qa.compose import Thresholds, compose_answer
-from qa.config import Settings
+from qa.config import RetrievalOptions, Settings
 from qa.embed import Encoder, shared_encoder
 from qa.errors import QuestionError
 from qa.records import Answer, Hit
-from qa.retrieve import Retriever, is_non_latin
+from qa.retrieve import Retriever
 from qa.store import Index, open_index
 
 MAX_QUESTION_CHARS = 2000
@@ -104,36 +105,29 @@ class Engine:
             shared_encoder(multilingual["model"]) if multilingual else None,
         )
 
-    def search(self, query: str, *, k: int | None = None) -> list[Hit]:
-        """The best passages for ``query``, fused from dense and lexical search."""
-        hits, _, _ = self._search(clean_question(query), self.index(), k)
-        return hits
+    def retriever(self) -> Retriever:
+        """A retriever over the live index, with the encoders it was built with."""
+        return self._retriever(self.index())
 
-    def _search(
-        self, query: str, index: Index, k: int | None
-    ) -> tuple[list[Hit], Retriever, np.ndarray | None]:
-        retriever = self._retriever(index)
-        hits, vector = retriever.search(
-            query,
-            k=self.settings.k if k is None else k,
-            candidates=self.settings.candidates,
-            dense=self.settings.dense,
-            lexical=self.settings.lexical,
-        )
-        return hits, retriever, vector
+    def _options(self, k: int | None) -> RetrievalOptions:
+        return self.settings.retrieval if k is None else replace(self.settings.retrieval, k=k)
+
+    def search(self, query: str, *, k: int | None = None) -> list[Hit]:
+        """The best passages for ``query``: dense and lexical lists, fused and reranked."""
+        return self.retriever().search(clean_question(query), self._options(k))
 
     def answer(self, question: str, *, k: int | None = None) -> Answer:
         """A cited extractive answer, or an abstention that cites the closest passages."""
         started = time.perf_counter()
         text = clean_question(question)
         index = self.index()  # one generation for the whole answer, even if a build commits
-        hits, retriever, query_vector = self._search(text, index, k)
+        retriever = self._retriever(index)
+        cross_lingual = retriever.cross_lingual(text)
+        query_vector = retriever.query_vector(text)  # also scores the answer's sentences
+        hits = retriever.search(text, self._options(k), query_vector)
         searched = time.perf_counter()
-        cross_lingual = is_non_latin(text) and retriever.multilingual_encoder is not None
         sentence_encoder = retriever.multilingual_encoder if cross_lingual else retriever.encoder
         assert sentence_encoder is not None
-        if query_vector is None:  # dense search was off; sentences are still scored densely
-            query_vector = sentence_encoder.encode([text])[0]
 
         def similarity(sentences: Sequence[str]) -> np.ndarray:
             return self._sentence_vectors(sentence_encoder, sentences) @ query_vector
@@ -153,6 +147,7 @@ class Engine:
             citations=result.citations,
             abstained=result.abstained,
             query=text,
+            evidence=result.evidence,
             timings_ms={
                 "retrieve": round(1000 * (searched - started), 1),
                 "compose": round(1000 * (done - searched), 1),

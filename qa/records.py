@@ -68,6 +68,9 @@ class Answer:
     abstained: bool
     query: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # The evidence the abstain decision weighed: the best sentence's "similarity" to the
+    # question and its lexical "coverage" of it (see compose.Thresholds).
+    evidence: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Candidate retrieval: dense, lexical and cross-lingual lists fused by reciprocal rank."""
+"""Candidate retrieval: dense, lexical and cross-lingual lists, fused, then reranked."""
 
 from __future__ import annotations
 
@@ -7,95 +7,18 @@ import unicodedata
 
 import numpy as np
 
+from qa.config import RetrievalOptions
 from qa.embed import Encoder
 from qa.records import Hit
 from qa.store import Index
 
-RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of the very top ranks
+RRF_K = 60  # the constant of Cormack et al. (2009); damps the weight of the very top ranks
 
 STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "been",
-        "being",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "s",
-        "such",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "was",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "about",
-        "after",
-        "also",
-        "any",
-        "did",
-        "between",
-        "during",
-        "over",
-        "under",
-        "up",
-        "than",
-        "so",
-        "not",
-        "no",
-        "nor",
-        "our",
-        "we",
-        "he",
-        "she",
-        "his",
-        "her",
-    ]
+    """a an and are as at be been being but by can could did do does for from had has have how
+    i if in into is it its of on or s such that the their them then there these they this to
+    was were what when where which who whom whose why will with would you your about after
+    also any between during over under up than so not no nor our we he she his her""".split()  # noqa: SIM905
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -126,33 +49,39 @@ class Retriever:
         self.encoder = encoder
         self.multilingual_encoder = multilingual_encoder
 
-    def search(
-        self, query: str, *, k: int, candidates: int, dense: bool = True, lexical: bool = True
-    ) -> tuple[list[Hit], np.ndarray | None]:
-        """The ``k`` best chunks, and the query vector that scored their ``dense_score``.
+    def cross_lingual(self, query: str) -> bool:
+        """Whether ``query`` is searched in the cross-lingual space (MiniLM reads English)."""
+        return (
+            is_non_latin(query)
+            and self.index.multilingual is not None
+            and self.multilingual_encoder is not None
+        )
 
-        A question mostly in a non-Latin script is searched in the cross-lingual index
-        instead of the English dense one (MiniLM cannot read it); its dense scores are then
-        cross-lingual cosines.
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query embedded in the space its dense scores are computed in."""
+        encoder = self.multilingual_encoder if self.cross_lingual(query) else self.encoder
+        assert encoder is not None
+        return encoder.encode([query])[0]
+
+    def search(self, query: str, options: RetrievalOptions, vector: np.ndarray | None = None) -> list[Hit]:
+        """The ``options.k`` best chunks for ``query``.
+
+        Each enabled retriever returns ``options.candidates`` chunks; reciprocal rank fusion
+        merges the lists. With ``rerank``, every fused candidate is then rescored by a convex
+        combination of its exact dense cosine and its BM25 score (normalised by the best),
+        which uses the scores' size, not just their order (Bruch et al., 2023).
         """
+        cross_lingual = self.cross_lingual(query)
+        vectors = self.index.multilingual if cross_lingual else self.index.dense
+        if vector is None and (options.dense or options.rerank):
+            vector = self.query_vector(query)
         ranked: dict[str, list[tuple[int, float]]] = {}
-        vector: np.ndarray | None = None
-        scored_in = None
-        if dense:
-            if (
-                is_non_latin(query)
-                and self.index.multilingual is not None
-                and self.multilingual_encoder is not None
-            ):
-                vector = self.multilingual_encoder.encode([query])[0]
-                ranked["multilingual"] = self.index.search_multilingual(vector, candidates)
-                scored_in = self.index.multilingual
-            else:
-                vector = self.encoder.encode([query])[0]
-                ranked["dense"] = self.index.search_dense(vector, candidates)
-                scored_in = self.index.dense
-        if lexical:
-            ranked["lexical"] = self.index.search_lexical(query_terms(query), candidates)
+        if options.dense:
+            assert vector is not None
+            search = self.index.search_multilingual if cross_lingual else self.index.search_dense
+            ranked["multilingual" if cross_lingual else "dense"] = search(vector, options.candidates)
+        if options.lexical:
+            ranked["lexical"] = self.index.search_lexical(query_terms(query), options.candidates)
 
         fused: dict[int, float] = {}
         ranks: dict[int, dict[str, int]] = {}
@@ -160,17 +89,28 @@ class Retriever:
             for rank, (chunk_id, _) in enumerate(results, start=1):
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
                 ranks.setdefault(chunk_id, {})[name] = rank
-        best = sorted(fused, key=lambda chunk_id: -fused[chunk_id])[:k]
+        pool = sorted(fused, key=lambda chunk_id: -fused[chunk_id])
+        dense_scores: dict[int, float] = {}
+        if vector is not None and vectors is not None:
+            dense_scores = {i: float(np.dot(vectors.reconstruct(i), vector)) for i in pool}
+        scores = fused
+        if options.rerank and dense_scores and not cross_lingual:
+            lexical = dict(ranked.get("lexical", []))
+            top = max(lexical.values(), default=0.0) or 1.0
+            weight = options.dense_weight if options.dense or options.lexical else 1.0
+            scores = {i: weight * dense_scores[i] + (1 - weight) * lexical.get(i, 0.0) / top for i in pool}
+            pool.sort(key=lambda chunk_id: -scores[chunk_id])
+        best = pool[: options.k]
         stored = self.index.chunks(best)
-        hits = []
-        for chunk_id in best:
-            dense_score = None
-            if scored_in is not None and vector is not None:
-                dense_score = float(np.dot(scored_in.reconstruct(chunk_id), vector))
-            item = stored[chunk_id]
-            hits.append(
-                Hit(
-                    chunk_id, item.chunk, item.title, item.date, fused[chunk_id], dense_score, ranks[chunk_id]
-                )
+        return [
+            Hit(
+                chunk_id=i,
+                chunk=stored[i].chunk,
+                title=stored[i].title,
+                date=stored[i].date,
+                score=scores[i],
+                dense_score=dense_scores.get(i),
+                ranks=ranks[i],
             )
-        return hits, vector
+            for i in best
+        ]
