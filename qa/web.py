@@ -563,7 +563,6 @@ def launch(
 
 def _warm_up(engine: Engine) -> None:
     try:
-        engine.search("warm up")  # loads the dense model
-        engine.search("준비")  # and the cross-lingual one, used for non-Latin questions
+        engine.warm_up()
     except QAError:
         return  # no usable index yet; the chat says why when asked

@@ -7,6 +7,7 @@ engine and one in-process server on a free loopback port.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import time
@@ -486,3 +487,11 @@ def test_login_is_required_when_auth_is_given(served):
         assert "China" in result["text"] and time.perf_counter() - started < 30
     finally:
         demo.close()
+
+
+def test_readme_gradio_client_example_runs(served, capsys):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (example,) = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "gradio_client" in b]
+    exec(compile(example.replace("http://127.0.0.1:7860/", served.url), "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "[1]" in out and "China" in out
