@@ -56,25 +56,59 @@ def _stem_list(text: str) -> list[str]:
     return [_stem(term) for term in query_terms(text)]
 
 
-# What kind of thing the question asks for, and a pattern a sentence holding one matches.
-_CAPITALISED = r"[A-Z][\w'’.-]+(?: [A-Z][\w'’.-]+)*"
+@dataclass(frozen=True)
+class _AnswerType:
+    """What kind of thing a question asks for, and how such a thing looks in a sentence
+    (the ``value`` group is the thing itself)."""
+
+    name: str
+    asks: re.Pattern[str]
+    value: re.Pattern[str]
+
+
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
+_NUMBER_WORDS = r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|hundred|thousand"
 _ANSWER_TYPES = [
-    (
+    _AnswerType(
+        "place",
         re.compile(r"^\s*where\b|어디|어느 곳", re.I),
-        re.compile(rf"\b(?:in|at|to|from|near) (?:the )?{_CAPITALISED}"),
+        re.compile(r"\b(?:in|at|near|from) (?:the )?(?P<value>[A-Z][\w'’.-]+(?: [A-Z][\w'’.-]+)*)"),
     ),
-    (
-        re.compile(r"^\s*when\b|\bwhat (?:year|date|month|day)\b|언제|몇 년", re.I),
+    _AnswerType(
+        "time",
+        re.compile(r"^\s*when\b|\bwhat (?:year|date|month|day)\b|\bin which year\b|언제|몇 년", re.I),
         re.compile(
-            r"\b(?:1[89]|20)\d\d\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d", re.I
+            rf"(?P<value>\b{_MONTH} \d{{1,2}}(?!\d)(?:[-–]\d{{1,2}})?(?:, (?:1[5-9]|20)\d\d)?|\b{_MONTH} (?:1[5-9]|20)\d\d"
+            r"|\b(?:1[5-9]|20)\d\d\b)"
         ),
     ),
-    (
-        re.compile(r"^\s*how (?:many|much)\b|몇|얼마", re.I),
-        re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b", re.I),
+    _AnswerType(
+        "quantity",
+        re.compile(r"^\s*how (?:many|much|long|old|far)\b|몇|얼마", re.I),
+        re.compile(
+            rf"(?P<value>\b(?:\d[\d,.]*|{_NUMBER_WORDS})(?: (?:million|billion|thousand|percent|per cent))?(?: [a-z]{{3,}})?)\b",
+            re.I,
+        ),
     ),
-    (re.compile(r"^\s*who(?:m|se)?\b|누구|누가", re.I), re.compile(_CAPITALISED + r" " + _CAPITALISED)),
+    _AnswerType(
+        "person",
+        re.compile(r"^\s*who(?:m|se)?\b|누구|누가", re.I),
+        re.compile(r"(?P<value>\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)+)"),
+    ),
 ]
+
+
+def _answer_type(question: str) -> _AnswerType | None:
+    return next((kind for kind in _ANSWER_TYPES if kind.asks.search(question)), None)
+
+
+def _values(kind: _AnswerType, sentence: str, question: str) -> list[str]:
+    """The values of ``kind`` in ``sentence`` that the question does not already name."""
+    asked = question.casefold()
+    found = [m.group("value").strip(" ,.") for m in kind.value.finditer(sentence)]
+    return list(dict.fromkeys(v for v in found if v and v.casefold() not in asked))
+
+
 # "Which office ...", "What news agency ...": the noun phrase the answer is an instance of.
 _FOCUS = re.compile(
     r"\b(?:which|what)\s+((?:[a-z]+\s+){0,2}?[a-z]+)\s+(?:of|did|does|do|is|are|was|were|has|have|had|in|on|for|that|to)\b",
@@ -111,7 +145,7 @@ class _QuestionProfile:
     weights: dict[str, float]
     bigrams: set[tuple[str, str]]
     focus: set[str]
-    answer_type: re.Pattern[str] | None
+    answer_type: _AnswerType | None
 
 
 def _profile(question: str, sentences: Sequence[_Sentence]) -> _QuestionProfile:
@@ -122,7 +156,7 @@ def _profile(question: str, sentences: Sequence[_Sentence]) -> _QuestionProfile:
         # Words found in few candidate sentences discriminate more: a local idf.
         frequency = sum(1 for present in sentence_stems if stem in present)
         weights[stem] = math.log(1 + len(sentences) / (1 + frequency)) + 0.1
-    answer_type = next((shape for asks, shape in _ANSWER_TYPES if asks.search(question)), None)
+    answer_type = _answer_type(question)
     return _QuestionProfile(
         stems, weights, set(itertools.pairwise(stems)), _focus_stems(question) & set(stems), answer_type
     )
@@ -144,7 +178,9 @@ def _lexical_score(profile: _QuestionProfile, sentence: _Sentence) -> float:
     pairs = set(itertools.pairwise(words)) & profile.bigrams
     adjacency = len(pairs) / len(profile.bigrams) if profile.bigrams else 0.0
     focus = 0.2 if profile.focus and profile.focus <= own else 0.0
-    typed = 0.2 if profile.answer_type is not None and profile.answer_type.search(sentence.text) else 0.0
+    typed = (
+        0.2 if profile.answer_type is not None and profile.answer_type.value.search(sentence.text) else 0.0
+    )
     return coverage + 0.3 * adjacency + focus + typed
 
 
@@ -242,11 +278,56 @@ def compose_answer(
         if len(chosen) >= max_sentences or scores[i] < 0.9 * scores[best]:
             break
         chosen.append(i)
-    if len({sentences[i].hit.chunk.source for i in chosen}) == 1:
+    kind = profile.answer_type
+    rival = None if kind is None else _disagreement(kind, question, sentences, order, scores)
+    if rival is not None:
+        chosen = [best, rival]
+    # A short answer comes first, only when the best sentence holds exactly one candidate.
+    short = kind is not None and rival is None and len(_values(kind, sentences[best].text, question)) == 1
+    if not short and len({sentences[i].hit.chunk.source for i in chosen}) == 1:
         chosen.sort(key=lambda i: sentences[i].start)  # one document: keep its reading order
     citations = [_cite(sentences[i], scores[i]) for i in chosen]
-    text = " ".join(f"{c.excerpt} [{n}]" for n, c in enumerate(citations, start=1))
+    body = " ".join(f"{c.excerpt} [{n}]" for n, c in enumerate(citations, start=1))
+
+    def marked(i: int) -> str:  # the value that sentence ``i`` gives, with its marker
+        assert kind is not None
+        return f"{_values(kind, sentences[i].text, question)[0]} [{chosen.index(i) + 1}]"
+
+    lead = ""
+    if rival is not None:
+        lead = f"The sources disagree: {marked(best)} or {marked(rival)}."
+    elif short:
+        lead = marked(best)
+    text = f"{lead}\n\n{body}" if lead else body
     return Answer(question=question, text=text, citations=citations, abstained=False, evidence=evidence)
+
+
+def _disagreement(
+    kind: _AnswerType, question: str, sentences: Sequence[_Sentence], order: list[int], scores: list[float]
+) -> int | None:
+    """A well-supported sentence from another document that gives a different date or
+    number than the best one, or None. Only dates and numbers are compared: two names for
+    one place are not a conflict, two years for one event are."""
+    if kind.name not in ("time", "quantity"):
+        return None
+    best = order[0]
+
+    def numbers(i: int) -> set[str]:
+        return {re.sub(r"\D", "", v) or v.casefold() for v in _values(kind, sentences[i].text, question)}
+
+    mine = numbers(best)
+    for i in order[1:]:
+        if scores[i] < 0.8 * scores[best]:
+            break
+        theirs = numbers(i)
+        if (
+            sentences[i].hit.chunk.source != sentences[best].hit.chunk.source
+            and mine
+            and theirs
+            and not mine & theirs
+        ):
+            return i
+    return None
 
 
 def _cite(sentence: _Sentence, score: float) -> Citation:

@@ -123,3 +123,33 @@ def test_eval_report_is_json(demo_engine, dev_questions):
     report = evaluate(dev_questions[:2], demo_engine)
     data = json.loads(report.to_json())
     assert data["questions"] == 2 and len(data["results"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("question", "short"),
+    [
+        ("Where was the NATO Defense Ministers' Meeting held in October 2024?", "Brussels [1]"),
+        (
+            "How many areas of cooperation does the Individually Tailored Partnership Program cover?",
+            "11 areas [1]",
+        ),
+        # the best sentence comes second in its document: it is still cited first
+        ("When did the NATO Defense Ministers' Meeting take place?", "October 16-17 [1]"),
+    ],
+)
+def test_typed_questions_get_a_short_answer_first(demo_engine, question, short):
+    result = demo_engine.answer(question)
+    assert result.text.startswith(short + "\n\n")
+    assert short.split(" [")[0] in result.citations[0].excerpt
+
+
+def test_no_short_answer_when_the_best_sentence_holds_several_candidates(demo_engine):
+    result = demo_engine.answer("When were South Korea's formal ties with NATO first established?")
+    assert result.text.startswith(result.citations[0].excerpt), "2005 and 2012 both appear: no guess"
+
+
+def test_conflicting_dates_are_reported_with_both_sources(demo_engine):
+    result = demo_engine.answer("When was the NATO summit in Washington held?")
+    assert result.text.startswith("The sources disagree: ")
+    assert "2023" in result.text and "2024" in result.text
+    assert {c.source for c in result.citations} == {"003_8f9b73f887148c5e.txt", "001_ddccf97d934a6be5.txt"}
