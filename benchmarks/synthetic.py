@@ -157,7 +157,8 @@ def make_synthetic_index(
         )
         db.executemany("INSERT INTO chunks_fts(rowid, title, text) VALUES (?,?,?)", fts_rows)
         copy += 1
-        print(f"  store: {len(ids):,} chunks", file=sys.stderr, end="\r")
+        if copy % 10 == 0 or len(ids) >= chunks:
+            print(f"  store: {len(ids):,} chunks", file=sys.stderr, end="\r")
     db.commit()
     db.close()
     print(file=sys.stderr)

@@ -114,8 +114,10 @@ class SentenceTransformerEncoder:
             )
             return np.asarray(vectors, dtype=np.float32)
 
+        # Blocks of two batches: progress (and the CLI's ETA) moves every few seconds on a
+        # slow machine, and a block's batches still hold texts of similar length.
         with _torch_threads(1 if len(texts) <= SMALL_ENCODE else None):
-            return _encode_in_blocks(texts, encode_block, self.dimension, progress, 8 * self.batch_size)
+            return _encode_in_blocks(texts, encode_block, self.dimension, progress, 2 * self.batch_size)
 
 
 def _model_path(name: str) -> str:

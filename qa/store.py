@@ -65,6 +65,13 @@ BuildProgress = Callable[[str, int, int], None]
 # the IVF index answers in a few ms at a million (benchmarks/RESULTS.md, "vector search").
 EXACT_SEARCH_MAX = 200_000
 
+# Postings one lexical search may score. FTS5 scores every chunk that holds any query word;
+# at a million chunks a question's common words match a third of them (p50 380 ms). Past
+# this budget the commonest words are left out of the match, rarest first kept: they are
+# the words BM25 weighs least (benchmarks/RESULTS.md, "lexical search").
+LEXICAL_POSTINGS_BUDGET = 20_000
+_TERM_CACHE_SIZE = 50_000
+
 _SCHEMA = """
 CREATE TABLE documents (
     source TEXT PRIMARY KEY, sha256 TEXT NOT NULL, title TEXT NOT NULL, date TEXT,
@@ -130,6 +137,7 @@ class Index:
         if not (self.path / "store.sqlite").is_file():
             self._corrupt("its chunk store is missing")
         self._local = threading.local()
+        self._postings_cache: dict[str, int] = {}
         total = self._db().execute("SELECT count(*) FROM chunks").fetchone()[0]
         if total != self.manifest["chunks"]:
             self._corrupt(f"the chunk store holds {total} chunks, the manifest {self.manifest['chunks']}")
@@ -155,7 +163,10 @@ class Index:
 
     def _read_vectors(self, name: str) -> faiss.Index:
         try:
-            vectors = faiss.read_index(str(self.path / name))
+            # Memory-mapped, read-only: opening costs no read of the vectors, and their pages
+            # are file cache shared by every process with the index open (a generation never
+            # changes once published).
+            vectors = faiss.read_index(str(self.path / name), _MMAP_READ_ONLY)
         except RuntimeError:
             self._corrupt(f"'{name}' is missing or truncated")
         if vectors.ntotal != self.manifest["chunks"]:
@@ -260,16 +271,52 @@ class Index:
         return np.asarray(stored @ np.asarray(vector, dtype=np.float32), dtype=np.float32)
 
     def search_lexical(self, terms: list[str], k: int) -> list[tuple[int, float]]:
-        """BM25 over chunk text and title; ``terms`` are ORed. Higher score is better."""
+        """BM25 over chunk text and title; ``terms`` are ORed. Higher score is better.
+
+        On a large index only the rarest terms whose postings fit ``LEXICAL_POSTINGS_BUDGET``
+        are matched (always at least one); a small index matches every term.
+        """
         if not terms:
             return []
-        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        if len(terms) > 1 and self.chunk_count > LEXICAL_POSTINGS_BUDGET:
+            terms = self._selective_terms(terms)
+        match = " OR ".join(_phrase(term) for term in terms)
         rows = self._db().execute(
             "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
             "ORDER BY bm25(chunks_fts) LIMIT ?",
             (match, k),
         )
         return [(int(rowid), float(score)) for rowid, score in rows]
+
+    def _selective_terms(self, terms: list[str]) -> list[str]:
+        """The rarest ``terms`` whose postings add up to the budget, in their given order."""
+        counted = sorted((self._postings(term), n) for n, term in enumerate(terms))
+        kept: set[int] = set()
+        total = 0
+        for postings, n in counted:
+            if kept and total + postings > LEXICAL_POSTINGS_BUDGET:
+                break
+            kept.add(n)
+            total += postings
+        return [term for n, term in enumerate(terms) if n in kept]
+
+    def _postings(self, term: str) -> int:
+        """How many chunks hold ``term``, counted up to just past the budget (cheap: a
+        capped count reads at most that many postings)."""
+        count = self._postings_cache.get(term)
+        if count is None:
+            (count,) = (
+                self._db()
+                .execute(
+                    "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)",
+                    (_phrase(term), LEXICAL_POSTINGS_BUDGET + 1),
+                )
+                .fetchone()
+            )
+            if len(self._postings_cache) >= _TERM_CACHE_SIZE:
+                self._postings_cache.clear()
+            self._postings_cache[term] = count
+        return int(count)
 
     def chunks(self, ids: list[int]) -> dict[int, StoredChunk]:
         if not ids:
@@ -284,6 +331,13 @@ class Index:
             row[0]: StoredChunk(row[0], Chunk(row[1], row[2], row[3], row[4], row[5]), row[6], row[7])
             for row in rows
         }
+
+
+_MMAP_READ_ONLY = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
+
+
+def _phrase(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
 
 
 def _search(vectors: faiss.Index, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -599,9 +653,13 @@ class _GenerationWriter:
         else:
             shutil.copyfile(previous.path / "store.sqlite", staging / "store.sqlite")
             self.db = sqlite3.connect(staging / "store.sqlite")
-            self.dense = faiss.clone_index(previous.dense)
+            # Read into memory, not cloned: the reader's copy is a read-only memory map, and
+            # a clone would share it.
+            self.dense = faiss.read_index(str(previous.path / "dense.faiss"))
             self.multilingual = (
-                None if previous.multilingual is None else faiss.clone_index(previous.multilingual)
+                None
+                if previous.multilingual is None
+                else faiss.read_index(str(previous.path / "multilingual.faiss"))
             )
         self.db.execute("PRAGMA journal_mode = OFF")  # staging is thrown away if the build fails
         self.db.execute("PRAGMA synchronous = OFF")  # commit() fsyncs the finished file
@@ -659,6 +717,7 @@ class _GenerationWriter:
         progress: BuildProgress,
     ) -> faiss.Index:
         if texts:
+            progress(stage, 0, len(texts))  # the bar (and its ETA) starts before the first block
             embeddings = encoder.encode(texts, progress=lambda done, total: progress(stage, done, total))
         else:
             embeddings = np.zeros((0, encoder.dimension), dtype=np.float32)

@@ -190,3 +190,24 @@ def test_update_vectors_retrains_when_the_corpus_outgrows_its_lists():
     assert sorted(ids.tolist()) == list(range(10, 16000))
     flat = _update_vectors(_flat_index(32), 32, none, np.arange(5), vectors(5), 1000)
     assert not isinstance(flat, faiss.IndexIVF) and flat.ntotal == 5
+
+
+def test_lexical_search_on_a_large_index_matches_only_its_rarest_words(
+    corpus, tmp_path, settings, monkeypatch
+):
+    import qa.store
+
+    (corpus / "rare.txt").write_text("Rare\n\nThe quokka delegation arrived in Busan.\n")
+    build_index(corpus, tmp_path / "index", settings=settings, encoder=TopicEncoder())
+    terms = ["document", "topic", "quokka"]  # every title says "Document n about topic t"
+    everything = open_index(tmp_path / "index").search_lexical(terms, 50)
+    assert len(everything) == 50, "a small index matches every word"
+
+    monkeypatch.setattr(qa.store, "LEXICAL_POSTINGS_BUDGET", 100)
+    index = open_index(tmp_path / "index")
+    assert index.chunk_count > 100
+    assert index._selective_terms(terms) == ["quokka"]
+    hits = index.search_lexical(terms, 50)
+    assert {c.chunk.source for c in index.chunks([i for i, _ in hits]).values()} == {"rare.txt"}
+    assert hits[0][0] == everything[0][0], "the best chunk is the same"
+    assert len(index.search_lexical(["document"], 5)) == 5, "a lone common word is still searched"
