@@ -206,6 +206,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"gold paragraph cited:               {report.gold_paragraph_cited:.1%}",
             f"abstained:                          {report.abstained:.1%}",
             f"answer length:                      {report.mean_answer_words:.0f} words (mean)",
+            f"short answer first:                 {report.short_answers:.1%} of questions, "
+            f"{report.short_answers_right or 0:.1%} of them right",
             f"latency:                            p50 {report.latency_p50_ms:.0f} ms",
         ]
     elif args.questions:

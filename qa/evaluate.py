@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -246,6 +247,8 @@ class SquadReport:
     gold_paragraph_cited: float
     abstained: float
     mean_answer_words: float
+    short_answers: float  # share of questions given a short answer before the sentences
+    short_answers_right: float | None  # share of those that match a gold answer
     latency_p50_ms: float
 
     def to_json(self) -> str:
@@ -272,11 +275,19 @@ def load_squad(
     return paragraphs, questions[::every]
 
 
+def short_answer(text: str) -> str | None:
+    """The short answer an answer text opens with (``"Brussels [1]"`` then the sentences)."""
+    lead, separator, _ = text.partition("\n\n")
+    if not separator or lead.startswith("The sources disagree"):
+        return None
+    return re.sub(r"\s*\[\d+\]$", "", lead).casefold()
+
+
 def evaluate_squad(
     questions: list[tuple[str, list[str], str]], engine: Engine, paragraphs: int
 ) -> SquadReport:
     engine.warm_up()
-    contains = cited = abstained = 0
+    contains = cited = abstained = short = short_right = 0
     words: list[int] = []
     latencies: list[float] = []
     for question, answers, paragraph_id in questions:
@@ -288,6 +299,10 @@ def evaluate_squad(
             text = result.text.casefold()
             contains += any(a.casefold() in text for a in answers)
             words.append(len(result.text.split()))
+            lead = short_answer(result.text)
+            if lead is not None:
+                short += 1
+                short_right += any(a.casefold() in lead or lead in a.casefold() for a in answers)
     n = max(1, len(questions))
     return SquadReport(
         questions=len(questions),
@@ -296,5 +311,7 @@ def evaluate_squad(
         gold_paragraph_cited=cited / n,
         abstained=abstained / n,
         mean_answer_words=statistics.fmean(words) if words else 0.0,
+        short_answers=short / n,
+        short_answers_right=_ratio(short_right, short),
         latency_p50_ms=statistics.median(latencies) if latencies else 0.0,
     )

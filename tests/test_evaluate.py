@@ -81,3 +81,4 @@ def test_eval_squad_measures_composed_answers(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["questions"] == 2 and report["paragraphs"] == 1
     assert report["answer_contains_gold"] == 1.0 and report["gold_paragraph_cited"] == 1.0
+    assert report["short_answers"] == 1.0 and report["short_answers_right"] == 1.0  # "1874", "Port Alder"
