@@ -2,8 +2,9 @@
 
     python -m benchmarks.incremental [--documents 10000] [--changes 5] [--multilingual]
 
-The corpus is synthesised from SciFact abstracts, SQuAD paragraphs and, to reach the count,
-documents of random SQuAD sentences. Full build from scratch (timed once), then repeatedly:
+The corpus is synthesised from SciFact abstracts (their first 600 characters), SQuAD
+paragraphs and, to reach the count, documents of three random SQuAD sentences: short
+documents, about one chunk each, keep the full build affordable on a 2-core machine. Full build from scratch (timed once), then repeatedly:
 change one file, rebuild; delete one file, rebuild; add one file, rebuild; rebuild with
 nothing changed. Each incremental figure is the median over ``--changes`` rebuilds, with its
 stages (scan = hashing the corpus, read, embed, write = copy/commit of the new generation).
@@ -31,13 +32,13 @@ def synthesise(folder: Path, count: int, seed: int = 0) -> list[Path]:
     folder.mkdir(parents=True)
     docs: list[tuple[str, str, str]] = []
     for doc_id, title, text in scifact_documents():
-        docs.append((f"scifact/{doc_id}.txt", title, text))
+        docs.append((f"scifact/{doc_id}.txt", title, text[: text.rfind(". ", 0, 600) + 1] or text[:600]))
     for n, (title, paragraph) in enumerate(squad_paragraphs()):
         docs.append((f"squad/{n:05d}.txt", f"{title} ({n})", paragraph))
     sentences = [s for _, p in squad_paragraphs() for s in re.split(r"(?<=[.!?])\s+", p) if len(s) > 40]
     n = 0
     while len(docs) < count:
-        docs.append((f"notes/{n:05d}.txt", f"Notes {n}", " ".join(rng.sample(sentences, 6))))
+        docs.append((f"notes/{n:05d}.txt", f"Notes {n}", " ".join(rng.sample(sentences, 3))))
         n += 1
     paths = []
     for name, title, text in docs[:count]:

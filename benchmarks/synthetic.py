@@ -4,7 +4,7 @@ It is the index and the chunk store being measured here, not the encoder: a real
 real documents (any ``qa build`` output; by default SciFact, built and cached once) supplies
 documents, chunks and their real embeddings, and copies of them fill the large index. Each
 copy's vectors are the real ones plus a small random perturbation, re-normalised (cosine to
-the original about 0.9), so copies are near, not identical, neighbours. Texts repeat, which
+the original about 0.96), so copies are near, not identical, neighbours. Texts repeat, which
 makes the lexical index's posting lists as long as a corpus of that size has for its common
 words. The result has the same manifest/CURRENT/generation layout as a built index, so
 ``open_index`` and ``Engine`` work on it, and the vector index is chosen by the product's own
@@ -39,7 +39,7 @@ from qa.store import (
     open_index,
 )
 
-NOISE = 0.5  # perturbation norm relative to the unit vector: cosine to the original ~ 0.9
+NOISE = 0.3  # perturbation norm relative to the unit vector: cosine to the original ~ 0.96
 
 
 @dataclass(frozen=True)

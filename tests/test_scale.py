@@ -211,3 +211,18 @@ def test_lexical_search_on_a_large_index_matches_only_its_rarest_words(
     assert {c.chunk.source for c in index.chunks([i for i, _ in hits]).values()} == {"rare.txt"}
     assert hits[0][0] == everything[0][0], "the best chunk is the same"
     assert len(index.search_lexical(["document"], 5)) == 5, "a lone common word is still searched"
+
+
+def test_a_reader_keeps_searching_its_memory_mapped_vectors_after_two_rebuilds(corpus, tmp_path, settings):
+    encoder = TopicEncoder()
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, settings=settings, encoder=encoder)
+    reader = open_index(index_dir)
+    query = encoder.encode(["t3w1 t3w2 t3w3"])[0]
+    before = reader.search_dense(query, 5)
+    for n in range(2):  # the second publish deletes the reader's generation from disk
+        (corpus / f"new{n}.txt").write_text(f"New {n}\n\nA quokka numbat sentence {n}.\n")
+        build_index(corpus, index_dir, settings=settings, encoder=encoder)
+    assert not reader.path.exists()
+    assert reader.search_dense(query, 5) == before
+    assert reader.dense_scores(query, [before[0][0]])[0] == pytest.approx(before[0][1], abs=1e-5)
