@@ -87,7 +87,7 @@ def main() -> int:
     print(f"{'balanced':>8} {'dev ok':>6} {'sim':>6} {'cov':>6} {'answers':>8} {'abstains':>8}")
     for row in results[:10]:
         print(f"{row[0]:8.3f} {row[1]!s:>6} {row[2]:6.3f} {row[3]:6.2f} {row[4]:8.1%} {row[5]:8.1%}")
-    current = Thresholds()
+    current = Thresholds()  # the defaults in qa/compose.py
     print(f"current defaults: sim {current.similarity}, cov {current.coverage}: answers "
           f"{answered(positives, current.similarity, current.coverage).mean():.1%} of answerable, abstains on "
           f"{1 - answered(negatives, current.similarity, current.coverage).mean():.1%} of unanswerable")
