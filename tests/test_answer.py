@@ -153,3 +153,12 @@ def test_conflicting_dates_are_reported_with_both_sources(demo_engine):
     assert result.text.startswith("The sources disagree: ")
     assert "2023" in result.text and "2024" in result.text
     assert {c.source for c in result.citations} == {"003_8f9b73f887148c5e.txt", "001_ddccf97d934a6be5.txt"}
+
+
+def test_korean_paraphrases_of_the_dev_set(demo_engine):
+    from tests.conftest import ROOT
+
+    report = evaluate(load_questions(ROOT / "eval" / "korean_paraphrases.jsonl"), demo_engine)
+    correct = sum(r.correct for r in report.results)
+    print(f"\nKorean paraphrases: {correct}/{report.questions}; failed {report.failed}")
+    assert correct >= 6 and report.abstention_recall == 1.0
