@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from qa.config import Settings
+from qa.config import RetrievalOptions, Settings
 from qa.errors import IndexNotFoundError, QAError
 
 if TYPE_CHECKING:
@@ -87,10 +87,19 @@ def _print_citations(citations: list[Citation]) -> None:
         print(f"    {c.excerpt}")
 
 
-def cmd_ask(args: argparse.Namespace) -> int:
-    from qa.pipeline import answer
+def _retrieval(args: argparse.Namespace) -> RetrievalOptions:
+    return RetrievalOptions(
+        dense=not args.no_dense,
+        lexical=not args.no_lexical,
+        rerank=not args.no_rerank,
+        cross_encoder=args.cross_encoder,
+    )
 
-    result = answer(args.question, index_dir=args.index, k=args.k)
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from qa.pipeline import engine_for
+
+    result = engine_for(args.index).answer(args.question, k=args.k, retrieval=_retrieval(args))
     if args.json:
         print(json.dumps(asdict(result), ensure_ascii=False, indent=2))
         return 0
@@ -102,7 +111,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from qa.pipeline import engine_for
 
-    hits = engine_for(args.index).search(args.query, k=args.k)
+    hits = engine_for(args.index).search(args.query, k=args.k, retrieval=_retrieval(args))
     if args.json:
         print(json.dumps([asdict(h) for h in hits], ensure_ascii=False, indent=2))
         return 0
@@ -248,6 +257,13 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--index", default="index", help="index folder (default: index)")
         return p
 
+    def with_retrieval(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--no-dense", action="store_true", help="skip dense (embedding) search")
+        p.add_argument("--no-lexical", action="store_true", help="skip BM25 search")
+        p.add_argument("--no-rerank", action="store_true", help="keep the fused (RRF) order")
+        p.add_argument("--cross-encoder", metavar="DIR", help="rerank with a local CrossEncoder folder")
+        return p
+
     def with_build_settings(p: argparse.ArgumentParser) -> None:
         p.add_argument("--corpus", default="corpus", help="documents folder (default: corpus)")
         p.add_argument("--model", help="a local sentence-transformers folder (default: all-MiniLM-L6-v2)")
@@ -262,13 +278,13 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--full", action="store_true", help="rebuild from scratch")
     build.set_defaults(run=cmd_build)
 
-    ask = with_index(verbs.add_parser("ask", help="answer a question with citations"))
+    ask = with_retrieval(with_index(verbs.add_parser("ask", help="answer a question with citations")))
     ask.add_argument("question")
     ask.add_argument("-k", type=int, help="passages to retrieve")
     ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
     ask.set_defaults(run=cmd_ask)
 
-    search = with_index(verbs.add_parser("search", help="show the best passages with scores"))
+    search = with_retrieval(with_index(verbs.add_parser("search", help="show the best passages with scores")))
     search.add_argument("query")
     search.add_argument("-k", type=int, default=5, help="passages to show (default 5)")
     search.add_argument("--json", action="store_true")

@@ -18,6 +18,8 @@ class RetrievalOptions:
     lexical: bool = True
     rerank: bool = True
     dense_weight: float = 0.5  # of the reranker's convex combination; BM25 has the rest
+    cross_encoder: str | None = None  # a local CrossEncoder folder; reorders the best candidates
+    cross_encoder_candidates: int = 20
 
 
 @dataclass(frozen=True)

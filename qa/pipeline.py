@@ -109,22 +109,30 @@ class Engine:
         """A retriever over the live index, with the encoders it was built with."""
         return self._retriever(self.index())
 
-    def _options(self, k: int | None) -> RetrievalOptions:
-        return self.settings.retrieval if k is None else replace(self.settings.retrieval, k=k)
+    def _options(self, k: int | None, retrieval: RetrievalOptions | None) -> RetrievalOptions:
+        options = self.settings.retrieval if retrieval is None else retrieval
+        return options if k is None else replace(options, k=k)
 
-    def search(self, query: str, *, k: int | None = None) -> list[Hit]:
+    def search(
+        self, query: str, *, k: int | None = None, retrieval: RetrievalOptions | None = None
+    ) -> list[Hit]:
         """The best passages for ``query``: dense and lexical lists, fused and reranked."""
-        return self.retriever().search(clean_question(query), self._options(k))
+        return self.retriever().search(clean_question(query), self._options(k, retrieval))
 
-    def answer(self, question: str, *, k: int | None = None) -> Answer:
-        """A cited extractive answer, or an abstention that cites the closest passages."""
+    def answer(
+        self, question: str, *, k: int | None = None, retrieval: RetrievalOptions | None = None
+    ) -> Answer:
+        """A cited extractive answer, or an abstention that cites the closest passages.
+
+        ``retrieval`` replaces the engine's retrieval options for this question; ``k``
+        replaces just the number of passages."""
         started = time.perf_counter()
         text = clean_question(question)
         index = self.index()  # one generation for the whole answer, even if a build commits
         retriever = self._retriever(index)
         cross_lingual = retriever.cross_lingual(text)
         query_vector = retriever.query_vector(text)  # also scores the answer's sentences
-        hits = retriever.search(text, self._options(k), query_vector)
+        hits = retriever.search(text, self._options(k, retrieval), query_vector)
         searched = time.perf_counter()
         sentence_encoder = retriever.multilingual_encoder if cross_lingual else retriever.encoder
         assert sentence_encoder is not None

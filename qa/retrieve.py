@@ -10,6 +10,7 @@ import numpy as np
 from qa.config import RetrievalOptions
 from qa.embed import Encoder
 from qa.records import Hit
+from qa.rerank import shared_reranker
 from qa.store import Index
 
 RRF_K = 60  # the constant of Cormack et al. (2009); damps the weight of the very top ranks
@@ -100,6 +101,12 @@ class Retriever:
             weight = options.dense_weight if options.dense or options.lexical else 1.0
             scores = {i: weight * dense_scores[i] + (1 - weight) * lexical.get(i, 0.0) / top for i in pool}
             pool.sort(key=lambda chunk_id: -scores[chunk_id])
+        if options.cross_encoder is not None and pool:
+            head = pool[: options.cross_encoder_candidates]
+            texts = self.index.chunks(head)
+            judged = shared_reranker(options.cross_encoder).scores(query, [texts[i].chunk.text for i in head])
+            scores = {**scores, **{i: float(s) for i, s in zip(head, judged, strict=True)}}
+            pool[: len(head)] = sorted(head, key=lambda chunk_id: -scores[chunk_id])
         best = pool[: options.k]
         stored = self.index.chunks(best)
         return [

@@ -72,3 +72,15 @@ def test_eval_prints_the_score(demo_index, capsys, tmp_path):
     out = capsys.readouterr().out
     assert "accuracy:" in out and "/12" in out
     assert json.loads(out_file.read_text())["questions"] == 12
+
+
+def test_retrieval_stages_can_be_switched_off(demo_index, capsys):
+    assert (
+        main(["search", "cyber exercise Estonia", "--index", str(demo_index), "--no-dense", "--no-rerank"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "(lexical #1)" in out and "dense #" not in out
+    assert main(["search", "cyber exercise Estonia", "--index", str(demo_index), "--no-lexical"]) == 0
+    out = capsys.readouterr().out
+    assert "(dense #1)" in out and "lexical #" not in out
