@@ -101,8 +101,7 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
 
-    import torch
-
+    # qa.embed first: it sets the OpenMP wait policy that torch reads when it loads.
     from qa.config import MULTILINGUAL_MODEL, Settings
     from qa.embed import SentenceTransformerEncoder, shared_encoder
 
@@ -164,6 +163,8 @@ def main() -> None:
             stage_runs.append(stages)
             print(f"repeat {repeat + 1}: build {builds[-1]:.1f} chunks/s, raw encode {raws[-1]:.1f} texts/s, "
                   f"ratio {ratios[-1]:.3f}, stages {stages}", flush=True)  # fmt: skip
+
+        import torch
 
         table += [
             ("corpus", f"{args.corpus.name}: {len(documents):,} documents, {chunks:,} chunks"),
