@@ -2,7 +2,8 @@
 
 It is the index and the chunk store being measured here, not the encoder: a real index of
 real documents (any ``qa build`` output; by default SciFact, built and cached once) supplies
-documents, chunks and their real embeddings, and copies of them fill the large index. Each
+documents, chunks and their real embeddings (cross-lingual ones for a sample of chunks when
+the base has none), and copies of them fill the large index. Each
 copy's vectors are the real ones plus a small random perturbation, re-normalised (cosine to
 the original about 0.96), so copies are near, not identical, neighbours. Texts repeat, which
 makes the lexical index's posting lists as long as a corpus of that size has for its common
@@ -58,8 +59,13 @@ class Base:
     multilingual: dict[int, np.ndarray] | None
 
 
+USE_SAMPLE = 2048  # chunks given real cross-lingual vectors when the base index has none
+
+
 def load_base(index_dir: Path) -> Base:
-    """Documents, chunks and vectors of an existing index."""
+    """Documents, chunks and vectors of an existing index. A base built without the
+    cross-lingual index gets real USE vectors for its first ``USE_SAMPLE`` chunks, cycled
+    over the rest (cached)."""
     index = open_index(index_dir)
     db = index._db()
     documents = list(db.execute("SELECT source, title, date, text FROM documents ORDER BY source"))
@@ -75,7 +81,18 @@ def load_base(index_dir: Path) -> Base:
 
     dense = vectors(index.dense)
     assert dense is not None
-    return Base(documents, chunks, dense, vectors(index.multilingual))
+    multilingual = vectors(index.multilingual)
+    if multilingual is None:
+        from benchmarks._common import cached_embeddings
+        from qa.config import MULTILINGUAL_MODEL
+        from qa.records import Chunk
+        from qa.store import _embedding_text
+
+        titles = {source: title for source, title, _, _ in documents}
+        texts = [_embedding_text(titles[row[1]], Chunk(*row[1:])) for row in chunks[:USE_SAMPLE]]
+        use = cached_embeddings("base-use-sample", texts, MULTILINGUAL_MODEL)
+        multilingual = {row[0]: use[n % len(use)] for n, row in enumerate(chunks)}
+    return Base(documents, chunks, dense, multilingual)
 
 
 def scifact_base(limit: int | None = None) -> Path:
