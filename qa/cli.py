@@ -4,9 +4,10 @@ and formats its result. A ``QAError`` becomes a one-line message and exit code 1
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -17,18 +18,23 @@ if TYPE_CHECKING:
     from qa.evaluate import EvalReport
     from qa.pipeline import Engine
 from qa.records import Citation
+from qa.store import open_index
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    defaults = Settings()
-    return Settings(
-        model=defaults.model if getattr(args, "model", None) is None else args.model,
-        chunk_size=defaults.chunk_size if getattr(args, "chunk_size", None) is None else args.chunk_size,
-        chunk_overlap=defaults.chunk_overlap
-        if getattr(args, "chunk_overlap", None) is None
-        else args.chunk_overlap,
-        multilingual=not getattr(args, "no_multilingual", False),
-    )
+    """Build settings from the flags; with none given, those the existing index was built
+    with (so a plain ``qa build`` keeps a custom chunking), else the defaults."""
+    flags = {
+        "model": args.model,
+        "chunk_size": args.chunk_size,
+        "chunk_overlap": args.chunk_overlap,
+        "multilingual": False if args.no_multilingual else None,
+    }
+    base = Settings()
+    if all(value is None for value in flags.values()) and not getattr(args, "full", False):
+        with contextlib.suppress(QAError):  # no usable index: the defaults
+            base = Settings.from_signature(open_index(args.index).settings)
+    return replace(base, **{key: value for key, value in flags.items() if value is not None})
 
 
 class _ProgressBar:
@@ -125,7 +131,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from qa.store import corpus_changes, open_index
+    from qa.store import corpus_changes
 
     index = open_index(args.index)
     corpus = Path(args.corpus) if args.corpus is not None else index.corpus_dir
@@ -152,7 +158,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from qa.store import build_index, open_index
+    from qa.store import build_index
     from qa.web import launch
 
     try:

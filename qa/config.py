@@ -38,6 +38,12 @@ class Settings:
     retrieval: RetrievalOptions = field(default_factory=RetrievalOptions)
     max_answer_sentences: int = 2
 
+    @classmethod
+    def from_signature(cls, signature: dict[str, object]) -> Settings:
+        """Default settings with the build settings an index recorded (its manifest)."""
+        built = {key: value for key, value in signature.items() if key in cls().build_signature()}
+        return cls(**built)  # type: ignore[arg-type]
+
     def build_signature(self) -> dict[str, object]:
         """The settings an index depends on; a difference means a full rebuild."""
         return {

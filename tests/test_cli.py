@@ -84,3 +84,14 @@ def test_retrieval_stages_can_be_switched_off(demo_index, capsys):
     assert main(["search", "cyber exercise Estonia", "--index", str(demo_index), "--no-lexical"]) == 0
     out = capsys.readouterr().out
     assert "(dense #1)" in out and "lexical #" not in out
+
+
+def test_plain_build_keeps_the_index_settings(corpus_copy, tmp_path, capsys):
+    index_dir = tmp_path / "index"
+    common = ["--corpus", str(corpus_copy), "--index", str(index_dir), "--no-multilingual"]
+    assert main(["build", *common, "--chunk-size", "400", "--chunk-overlap", "50"]) == 0
+    (corpus_copy / "more.txt").write_text("More\n\nA short note about the Hwarang exercise in Pohang.")
+    assert main(["build", "--corpus", str(corpus_copy), "--index", str(index_dir)]) == 0
+    assert "added 1" in capsys.readouterr().out
+    assert main(["build", *common, "--chunk-size", "500"]) == 1
+    assert "qa build --full" in capsys.readouterr().err
