@@ -65,10 +65,10 @@ BuildProgress = Callable[[str, int, int], None]
 # the IVF index answers in a few ms at a million (benchmarks/RESULTS.md, "vector search").
 EXACT_SEARCH_MAX = 200_000
 
-# Postings one lexical search may score. FTS5 scores every chunk that holds any query word;
-# at a million chunks a question's common words match a third of them (p50 380 ms). Past
-# this budget the commonest words are left out of the match, rarest first kept: they are
-# the words BM25 weighs least (benchmarks/RESULTS.md, "lexical search").
+# Postings one lexical search may score in full. FTS5 scores every chunk that holds any
+# query word; at a million chunks a question's common words match a third of them (p50
+# 360 ms). Past this budget the common words only rescore chunks that hold a rare one
+# (``Index.search_lexical``; benchmarks/RESULTS.md, "Lexical search at scale").
 LEXICAL_POSTINGS_BUDGET = 20_000
 _TERM_CACHE_SIZE = 50_000
 
@@ -273,14 +273,28 @@ class Index:
     def search_lexical(self, terms: list[str], k: int) -> list[tuple[int, float]]:
         """BM25 over chunk text and title; ``terms`` are ORed. Higher score is better.
 
-        On a large index only the rarest terms whose postings fit ``LEXICAL_POSTINGS_BUDGET``
-        are matched (always at least one); a small index matches every term.
+        On a large index, scoring every chunk that holds a common word is what costs (FTS5
+        scores each match). There the search runs as two bounded queries: the rarest terms
+        whose postings fit ``LEXICAL_POSTINGS_BUDGET`` alone, and those rare terms AND the
+        common ones. A chunk's best score of the two is its BM25 for the whole query (the
+        idf of each word is over the whole index either way); only chunks holding none of
+        the rare terms are left out.
         """
         if not terms:
             return []
+        rare = terms
         if len(terms) > 1 and self.chunk_count > LEXICAL_POSTINGS_BUDGET:
-            terms = self._selective_terms(terms)
-        match = " OR ".join(_phrase(term) for term in terms)
+            rare = self._selective_terms(terms)
+        common = [term for term in terms if term not in rare]
+        matched = " OR ".join(_phrase(term) for term in rare)
+        scores = dict(self._bm25(matched, k))
+        if common:
+            both = f"({matched}) AND ({' OR '.join(_phrase(term) for term in common)})"
+            for rowid, score in self._bm25(both, k):
+                scores[rowid] = max(score, scores.get(rowid, score))
+        return sorted(scores.items(), key=lambda item: -item[1])[:k]
+
+    def _bm25(self, match: str, k: int) -> list[tuple[int, float]]:
         rows = self._db().execute(
             "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
             "ORDER BY bm25(chunks_fts) LIMIT ?",
@@ -391,8 +405,9 @@ def _ivf_index(vectors: np.ndarray, ids: np.ndarray) -> faiss.Index:
         faiss.ScalarQuantizer.QT_8bit,
         faiss.METRIC_INNER_PRODUCT,
     )
-    index.cp.niter = 12  # k-means iterations; more change recall by < 0.005 (measured)
-    sample = min(count, 32 * lists)  # faiss asks for 30-256 points per list
+    index.cp.niter = 12  # k-means iterations (faiss default 25): halves the training time
+    sample = min(count, 32 * lists)  # k-means wants 30 to 256 points per list
+    index.cp.min_points_per_centroid = 30  # faiss warns below 39; recall is in RESULTS.md
     chosen = np.sort(np.random.default_rng(0).choice(count, size=sample, replace=False))
     index.train(np.ascontiguousarray(vectors[chosen]))
     index.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]  # reconstruct(id), remove_ids
