@@ -7,9 +7,12 @@ the names of any particular files. The cleaned text is what chunks and citations
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import logging
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +20,17 @@ from pathlib import Path
 from qa.errors import CorpusError
 from qa.records import Document, SkippedFile
 
+# pypdf logs each oddity of a damaged PDF as a warning, which Python prints when the
+# application set up no logging. The build reports why such a file is skipped; this keeps
+# the library from printing besides (an application's own log handlers still get them).
+logging.getLogger("pypdf").addHandler(logging.NullHandler())
+
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
 MAX_FILE_BYTES = 100 * 1024 * 1024
+# About 10,000 pages. Reading, cleaning and embedding take time and memory in proportion to
+# the text (20 MB of text: ~40,000 passages, minutes of embedding, ~200 MB while cleaned),
+# so a file with more is skipped with the reason rather than left to stall a build.
+MAX_TEXT_CHARS = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -38,8 +50,10 @@ def _is_ignored(name: str) -> bool:
 def scan_corpus(root: str | os.PathLike[str]) -> tuple[list[CorpusFile], list[SkippedFile]]:
     """List the supported files under ``root`` with their content hashes.
 
-    Directory symlinks are not followed (no loops); unreadable files are reported as
-    skipped, never raised, so one bad file cannot stop a build.
+    Directory symlinks are not followed (no loops). Files that cannot be documents (links
+    that lead nowhere or in a circle, pipes and devices, unreadable or oversized files,
+    names that are not valid UTF-8) are reported as skipped with the reason, never raised,
+    so one bad file cannot stop a build.
     """
     root_path = Path(root)
     if not root_path.is_dir():
@@ -56,18 +70,40 @@ def scan_corpus(root: str | os.PathLike[str]) -> tuple[list[CorpusFile], list[Sk
             source = path.relative_to(root_path).as_posix()
             if _is_ignored(name):
                 continue
+            if not _is_utf8(source):
+                # The path is the document's identity in the index, which stores UTF-8.
+                skipped.append(
+                    SkippedFile(_printable(source), "file name is not valid UTF-8; rename the file")
+                )
+                continue
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 skipped.append(SkippedFile(source, f"unsupported file type '{path.suffix}'"))
                 continue
             try:
-                size = path.stat().st_size
-                if size > MAX_FILE_BYTES:
+                info = path.stat()
+                if not stat.S_ISREG(info.st_mode):
+                    # Opening a named pipe would wait forever for a writer.
+                    skipped.append(SkippedFile(source, "not a regular file (a pipe, socket or device)"))
+                    continue
+                if info.st_size > MAX_FILE_BYTES:
                     skipped.append(SkippedFile(source, f"larger than {MAX_FILE_BYTES >> 20} MB"))
                     continue
                 found.append(CorpusFile(source, path, _sha256(path)))
             except OSError as exc:
                 skipped.append(SkippedFile(source, f"cannot be read: {exc.strerror or exc}"))
     return found, skipped
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes of the name, kept as lone surrogates
+        return False
+    return True
+
+
+def _printable(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _sha256(path: Path) -> str:
@@ -90,11 +126,19 @@ def read_document(file: CorpusFile) -> Document:
             title, paragraphs = _read_html(file.path)
         else:
             text = _decode(file.path.read_bytes())
+            _check_length(len(text))
             if suffix == ".md":
                 text = _strip_markdown(text)
             title, paragraphs = "", _lines_to_paragraphs(text)
     except OSError as exc:
         raise CorpusError(f"cannot be read: {exc.strerror or exc}") from exc
+    except CorpusError:
+        raise
+    except Exception as exc:
+        # The parsers raise all kinds of errors on malformed files; any of them means
+        # this one file is unusable, never that the build should stop.
+        raise CorpusError(f"cannot be parsed as {suffix} ({exc.__class__.__name__}: {exc})") from exc
+    _check_length(sum(len(p) for p in paragraphs))
     paragraphs = clean_paragraphs(paragraphs)
     if not paragraphs:
         raise CorpusError("no text left after cleaning (empty, or only boilerplate)")
@@ -106,6 +150,14 @@ def read_document(file: CorpusFile) -> Document:
         sha256=file.sha256,
         date=find_date(paragraphs[:6]),
     )
+
+
+def _check_length(chars: int) -> None:
+    if chars > MAX_TEXT_CHARS:
+        raise CorpusError(
+            f"its text is {chars:,} characters, more than the {MAX_TEXT_CHARS:,} one document may "
+            "have; split it into smaller files"
+        )
 
 
 def load_documents(
@@ -135,7 +187,12 @@ def iter_documents(files: list[CorpusFile]) -> Iterator[tuple[CorpusFile, Docume
 
 
 def _decode(data: bytes) -> str:
-    if b"\x00" in data[:8192]:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")  # what Windows editors call "Unicode"
+        except UnicodeDecodeError as exc:
+            raise CorpusError("damaged UTF-16 text (it has a UTF-16 mark but cannot be decoded)") from exc
+    if b"\x00" in data:
         raise CorpusError("binary data, not text (contains NUL bytes)")
     try:
         return data.decode("utf-8-sig")
@@ -189,38 +246,46 @@ def _lines_to_paragraphs(text: str) -> list[str]:
 
 
 def _read_html(path: Path) -> tuple[str, list[str]]:
+    import lxml.etree
     import lxml.html
     import trafilatura
 
     html = _decode(path.read_bytes())
-    if not html.strip():
+    try:
+        tree = lxml.html.fromstring(html)
+    except (lxml.etree.ParserError, ValueError):  # nothing but whitespace or comments
         return "", []
     extracted = trafilatura.bare_extraction(
         html, with_metadata=True, include_comments=False, include_tables=True
     )
-    extracted_text: str | None = getattr(extracted, "text", None)
-    text = extracted_text
+    text: str | None = getattr(extracted, "text", None)
+    title_nodes = tree.xpath("//title/text()")
+    title = title_nodes[0] if title_nodes else getattr(extracted, "title", "")
     if not text:
         # trafilatura declines very short pages; the visible body text is still wanted.
-        tree = lxml.html.fromstring(html)
         for node in tree.xpath("//script|//style|//nav|//footer|//header"):
             node.drop_tree()
         text = "\n".join(tree.xpath("//body//text()")) if tree.find("body") is not None else ""
-    title_nodes = lxml.html.fromstring(html).xpath("//title/text()")
-    title = title_nodes[0] if title_nodes else getattr(extracted, "title", "")
     return title or "", _lines_to_paragraphs(text)
 
 
 def _read_pdf(path: Path) -> tuple[str, list[str]]:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError, PdfReadError
 
     try:
         reader = PdfReader(path)
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise CorpusError("encrypted PDF; save a decrypted copy to index it")
+        if reader.is_encrypted:
+            try:
+                opened = bool(reader.decrypt(""))  # no user password: anyone may read it
+            except DependencyError:  # AES, and the optional cryptography package is absent
+                opened = False
+            if not opened:
+                raise CorpusError("encrypted PDF; save a decrypted copy to index it")
         text = "\n\n".join(page.extract_text() or "" for page in reader.pages)
         title = (reader.metadata.title if reader.metadata else None) or ""
+        if str(title).strip().lower() in ("untitled", "untitled document"):  # tools' placeholders
+            title = ""
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
         raise CorpusError(f"corrupt or unreadable PDF ({exc})") from exc
     if not text.strip():

@@ -23,19 +23,31 @@ from qa.store import Index, open_index
 
 MAX_QUESTION_CHARS = 2000
 SENTENCE_CACHE_SIZE = 50_000  # about 80 MB of 384-d vectors
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# C0 and C1 control characters, and lone surrogates (undecodable bytes of a command line
+# argument): they cannot be searched for, and the chunk store's UTF-8 cannot hold the latter.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def clean_question(question: str) -> str:
-    """Strip control characters and spare whitespace; reject what cannot be a question."""
+    """Strip control characters and spare whitespace; reject what cannot be a question.
+
+    Raises ``QuestionError`` for an empty question, one without a letter or digit, and one
+    longer than ``MAX_QUESTION_CHARS``. Anything else is a question, whatever it asks: an
+    instruction to the system ("ignore previous instructions...") is searched for like any
+    text, and at worst the answer abstains.
+    """
     if not isinstance(question, str):
         raise QuestionError(f"The question must be text, not {type(question).__name__}.")
     text = " ".join(_CONTROL.sub(" ", question).split())
-    if not any(c.isalnum() for c in text):
+    if not text:
         raise QuestionError("The question is empty. Type a question about your documents.")
     if len(text) > MAX_QUESTION_CHARS:
         raise QuestionError(
             f"The question is {len(text):,} characters long; keep it under {MAX_QUESTION_CHARS:,}."
+        )
+    if not any(c.isalnum() for c in text):
+        raise QuestionError(
+            "The question is empty: it has no letters or digits. Type a question about your documents."
         )
     return text
 
