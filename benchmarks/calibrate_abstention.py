@@ -71,8 +71,10 @@ def main() -> int:
 
     positives = np.vstack([dev_pos, squad_pos])
     negatives = np.vstack([dev_neg, squad_neg, scifact_neg])
-    print(f"answerable: {len(dev_pos)} dev + {len(squad_pos)} SQuAD; "
-          f"unanswerable: {len(dev_neg)} dev + {len(squad_neg)} SQuAD-on-demo + {len(scifact_neg)} SciFact-on-demo")
+    print(
+        f"answerable: {len(dev_pos)} dev + {len(squad_pos)} SQuAD; "
+        f"unanswerable: {len(dev_neg)} dev + {len(squad_neg)} SQuAD-on-demo + {len(scifact_neg)} SciFact-on-demo"
+    )
 
     def answered(rows: np.ndarray, sim: float, cov: float) -> np.ndarray:
         return (rows[:, 0] >= sim) | (rows[:, 1] >= cov)
@@ -82,15 +84,19 @@ def main() -> int:
         answer_rate = answered(positives, sim, cov).mean()
         abstain_rate = 1 - answered(negatives, sim, cov).mean()
         dev_ok = answered(dev_pos, sim, cov).all() and not answered(dev_neg, sim, cov).any()
-        results.append((round((answer_rate + abstain_rate) / 2, 4), dev_ok, sim, cov, answer_rate, abstain_rate))
+        results.append(
+            (round((answer_rate + abstain_rate) / 2, 4), dev_ok, sim, cov, answer_rate, abstain_rate)
+        )
     results.sort(key=lambda r: (r[1], r[0]), reverse=True)
     print(f"{'balanced':>8} {'dev ok':>6} {'sim':>6} {'cov':>6} {'answers':>8} {'abstains':>8}")
     for row in results[:10]:
         print(f"{row[0]:8.3f} {row[1]!s:>6} {row[2]:6.3f} {row[3]:6.2f} {row[4]:8.1%} {row[5]:8.1%}")
     current = Thresholds()  # the defaults in qa/compose.py
-    print(f"current defaults: sim {current.similarity}, cov {current.coverage}: answers "
-          f"{answered(positives, current.similarity, current.coverage).mean():.1%} of answerable, abstains on "
-          f"{1 - answered(negatives, current.similarity, current.coverage).mean():.1%} of unanswerable")
+    print(
+        f"current defaults: sim {current.similarity}, cov {current.coverage}: answers "
+        f"{answered(positives, current.similarity, current.coverage).mean():.1%} of answerable, abstains on "
+        f"{1 - answered(negatives, current.similarity, current.coverage).mean():.1%} of unanswerable"
+    )
     return 0
 
 

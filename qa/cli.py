@@ -139,6 +139,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"index:      {index.path}")
     print(f"built:      {index.built_at} from {index.corpus_dir}")
     print(f"model:      {index.manifest['dense']['model']} ({index.manifest['dense']['dimension']}-d)")
+    print(
+        f"vectors:    {index.vector_index_type} ({'exact' if index.vector_index_type == 'flat' else 'approximate'} search)"
+    )
     multilingual = index.manifest["multilingual"]
     print(f"cross-lingual: {multilingual['model'] if multilingual else 'off'}")
     settings = index.settings

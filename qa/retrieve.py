@@ -93,7 +93,8 @@ class Retriever:
         pool = sorted(fused, key=lambda chunk_id: -fused[chunk_id])
         dense_scores: dict[int, float] = {}
         if vector is not None and vectors is not None:
-            dense_scores = {i: float(np.dot(vectors.reconstruct(i), vector)) for i in pool}
+            exact = self.index.dense_scores(vector, pool, multilingual=cross_lingual)
+            dense_scores = dict(zip(pool, exact.tolist(), strict=True))
         scores = fused
         if options.rerank and dense_scores and not cross_lingual:
             lexical = dict(ranked.get("lexical", []))
