@@ -32,6 +32,11 @@ from qa.records import Answer, Citation
 from qa.store import Index, build_index, corpus_changes
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+# Answers computed at once (chat and /ask share them); more requests wait in Gradio's queue.
+# The engine is safe to share between threads. On 2 cores 16 clients got 13-19 answers/s
+# with 0 errors at 2 or 4 (about 9 at 1); 4 keeps a slow answer from holding up the rest.
+# (benchmarks/load_test.py, benchmarks/RESULTS.md "Load test")
+ANSWER_CONCURRENCY = 4
 CONTEXT_CHARS = 400  # shown on each side of a cited excerpt when a source is expanded
 EXAMPLES = [
     "Where was the NATO Defense Ministers' Meeting held in October 2024?",
@@ -514,7 +519,7 @@ def make_app(
             "inputs": [question, chatbot, k, previous],
             "outputs": [chatbot, question, previous],
             "api_visibility": "private",
-            "concurrency_limit": 4,
+            "concurrency_limit": ANSWER_CONCURRENCY,
             "concurrency_id": "answer",
         }
         question.submit(**chat)
@@ -525,7 +530,7 @@ def make_app(
         rebuild.click(app.rebuild, outputs=[status, panel], api_visibility="private", concurrency_limit=1)
         refresh.click(app.index_panel, outputs=[panel], api_visibility="private")
         demo.load(app.index_panel, outputs=[panel], api_visibility="private")
-        gr.api(app.ask, api_name="ask", concurrency_limit=4, concurrency_id="answer")
+        gr.api(app.ask, api_name="ask", concurrency_limit=ANSWER_CONCURRENCY, concurrency_id="answer")
     return demo
 
 
@@ -545,7 +550,7 @@ def launch(
     demo = make_app(corpus_dir, index_dir, engine=engine)
     # Load the models while the browser connects, so the first question is not the slow one.
     threading.Thread(target=_warm_up, args=(engine,), daemon=True).start()
-    demo.queue(default_concurrency_limit=1)
+    demo.queue(default_concurrency_limit=1)  # uploads, the documents panel: one at a time
     demo.launch(
         server_name=host,
         server_port=port,

@@ -281,7 +281,7 @@ def test_missing_corpus_folder_says_what_to_do(tmp_path, fake_encoder):
 
 
 _CHILD_BUILD = """
-import json, os, resource, sys, time
+import json, os, re, sys, time
 from pathlib import Path
 sys.path.insert(0, os.environ["QA_ROOT"])
 from qa.config import Settings
@@ -304,7 +304,8 @@ print(json.dumps({
     "added": report.added,
     "skipped": {s.source: s.reason for s in report.skipped},
     "seconds": time.perf_counter() - started,
-    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    # This process's own high-water mark (ru_maxrss would include the parent's, from before exec).
+    "peak_mb": int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1]) / 1024,
 }))
 """
 
@@ -337,7 +338,7 @@ def test_tens_of_megabytes_of_text_are_skipped_in_bounded_time_and_memory(tmp_pa
     assert result["added"] == ["good.txt"]
     assert "split it into smaller files" in result["skipped"]["export.txt"]
     assert result["seconds"] < 30, result
-    assert result["peak_mb"] < 600, result  # the text is read once, never cleaned or chunked
+    assert result["peak_mb"] < 300, result  # the text is read once, never cleaned or chunked
 
 
 def test_unreadable_file_is_skipped(tmp_path, fake_encoder):
@@ -409,8 +410,10 @@ WEB_QUESTION_PARAMS = [
 def fake_index(tmp_path_factory) -> Iterator[Path]:
     """The bundled corpus built with the hashing encoder, which the model name resolves to."""
     encoder = HashingEncoder()
-    index_dir = tmp_path_factory.mktemp("questions") / "index"
-    fake_build(CORPUS, index_dir, encoder)
+    base = tmp_path_factory.mktemp("questions")
+    shutil.copytree(CORPUS, base / "corpus")  # the web tests upload into it
+    index_dir = base / "index"
+    fake_build(base / "corpus", index_dir, encoder)
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(qa.embed._shared, encoder.name, encoder)
         yield index_dir
@@ -478,9 +481,11 @@ def fake_server(fake_index) -> Iterator[SimpleNamespace]:
     from qa.web import launch
 
     port = _free_port()
-    demo = launch(index_dir=fake_index, port=port, engine=Engine(fake_index), block=False)
+    corpus = fake_index.parent / "corpus"
+    demo = launch(corpus_dir=corpus, index_dir=fake_index, port=port, engine=Engine(fake_index), block=False)
+    url = f"http://127.0.0.1:{port}"
     try:
-        yield SimpleNamespace(client=Client(f"http://127.0.0.1:{port}/", verbose=False), demo=demo)
+        yield SimpleNamespace(client=Client(f"{url}/", verbose=False), url=url, corpus=corpus, demo=demo)
     finally:
         demo.close()
 
@@ -496,3 +501,64 @@ def test_odd_questions_through_the_web_ask_endpoint(fake_server, question, error
         started = time.perf_counter()
         _check_answer(fake_server.client.predict(question, api_name="/ask"))
         assert time.perf_counter() - started < 30
+
+
+# --- web uploads, over HTTP as a browser sends them ---------------------------------------
+
+
+def _run_event(url: str, trigger: str, data: list) -> dict:
+    """Run the app's event for ``trigger`` (as the page does, through the queue); return the
+    final message. ``gradio_client`` cannot call these: they are not API endpoints."""
+    import httpx
+
+    dependencies = httpx.get(f"{url}/config").json()["dependencies"]
+    (fn_index,) = [i for i, d in enumerate(dependencies) if [t[1] for t in d["targets"]] == [trigger]]
+    session = f"bad-input-{time.monotonic_ns()}"
+    joined = httpx.post(
+        f"{url}/gradio_api/queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session}
+    )
+    assert joined.status_code == 200, joined.text
+    with httpx.stream(
+        "GET", f"{url}/gradio_api/queue/data", params={"session_hash": session}, timeout=60
+    ) as events:
+        for line in events.iter_lines():
+            if '"process_completed"' in line:
+                return dict(json.loads(line.removeprefix("data:")))
+    raise AssertionError("the event never completed")
+
+
+def _upload(url: str, name: str, content: bytes):  # type: ignore[no-untyped-def]
+    import httpx
+
+    return httpx.post(f"{url}/gradio_api/upload", files={"files": (name, content, "text/plain")}, timeout=60)
+
+
+def test_web_upload_over_the_size_limit_is_refused_by_the_server(fake_server):
+    from qa.web import MAX_UPLOAD_BYTES
+
+    response = _upload(fake_server.url, "big.txt", b"a" * (MAX_UPLOAD_BYTES + 1))
+    assert response.status_code == 413 and "maximum allowed size" in response.text
+    assert not (fake_server.corpus / "big.txt").exists()
+
+
+def test_web_upload_named_with_a_path_lands_in_the_corpus_folder_only(fake_server):
+    response = _upload(
+        fake_server.url, "../../escape.txt", b"Escape notes\n\nThe tunnel exits by the mill.\n"
+    )
+    assert response.status_code == 200, response.text
+    (stored,) = response.json()
+    result = _run_event(fake_server.url, "upload", [[{"path": stored, "meta": {"_type": "gradio.FileData"}}]])
+    assert result["success"], result
+    assert "added escape.txt" in result["output"]["data"][0]
+    assert (fake_server.corpus / "escape.txt").read_text().startswith("Escape notes")
+    assert list(fake_server.corpus.parent.rglob("escape.txt")) == [fake_server.corpus / "escape.txt"]
+    (fake_server.corpus / "escape.txt").unlink()
+
+
+def test_web_upload_event_cannot_name_a_file_already_on_the_server(fake_server, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("Secret\n\nThe vault password is hunter2.\n")
+    payload = [[{"path": str(secret), "orig_name": "secret.txt", "meta": {"_type": "gradio.FileData"}}]]
+    result = _run_event(fake_server.url, "upload", payload)
+    assert result["success"] is False
+    assert not (fake_server.corpus / "secret.txt").exists()

@@ -1,0 +1,185 @@
+"""Load test: concurrent gradio_client users of ``qa serve`` on the bundled corpus.
+
+    python -m benchmarks.load_test                          # 16 clients for 60 s, recorded
+    python -m benchmarks.load_test --clients 4 --seconds 10 --no-record
+
+Copies corpus/ to a temporary folder, builds a fresh index there with ``qa build``, starts
+``qa serve`` on a free port of 127.0.0.1 (never any other address), waits until it answers,
+then runs the clients: each asks the questions of the dev set (or the app's examples) through
+the ``/ask`` endpoint, one after another, until the time is up. Every loop is bounded in time
+and in count, and the server is stopped at the end, whatever happened.
+
+Prints requests served, errors, and latency percentiles as a client sees them (queueing
+included), and appends them to benchmarks/RESULTS.md under "## Load test".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from benchmarks._common import DEV_SET, ROOT, LoadMonitor, append_results, percentile
+
+HOST = "127.0.0.1"  # loopback only: this script never sends a request anywhere else
+MAX_REQUESTS_PER_CLIENT = 100_000
+SERVER_START_SECONDS = 600  # building the index and loading the models included
+
+
+def _questions() -> list[str]:
+    from qa.web import EXAMPLES
+
+    questions = list(EXAMPLES)
+    if DEV_SET.exists():
+        with DEV_SET.open() as handle:
+            questions += [json.loads(line)["question"] for line in handle if line.strip()]
+    return questions
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def _qa(*args: str) -> list[str]:
+    return [sys.executable, "-m", "qa.cli", *args]
+
+
+def _wait_until_ready(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    """Until the server answers a question (models loaded), or fail with its log."""
+    from gradio_client import Client
+
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"qa serve exited with status {server.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            Client(url, verbose=False).predict(_questions()[0], api_name="/ask")
+            return
+        except Exception:  # not listening yet
+            time.sleep(1)
+    raise SystemExit(f"qa serve did not answer within {SERVER_START_SECONDS} s:\n{log.read_text()[-3000:]}")
+
+
+class _Client(threading.Thread):
+    """One user: asks question after question until ``stop_at``, recording each."""
+
+    def __init__(self, number: int, url: str, questions: list[str], stop_at: float) -> None:
+        super().__init__(daemon=True)
+        self.number, self.url, self.questions, self.stop_at = number, url, questions, stop_at
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        from gradio_client import Client
+
+        try:
+            client = Client(self.url, verbose=False)
+        except Exception as exc:
+            self.errors.append(f"connect: {exc!r}")
+            return
+        for n in range(MAX_REQUESTS_PER_CLIENT):
+            if time.monotonic() >= self.stop_at:
+                return
+            question = self.questions[(self.number * 7 + n) % len(self.questions)]
+            started = time.perf_counter()
+            try:
+                result = client.predict(question, api_name="/ask")
+                if not isinstance(result, dict) or "text" not in result:
+                    raise ValueError(f"unexpected reply {result!r:.200}")
+            except Exception as exc:
+                self.errors.append(repr(exc)[:300])
+                continue
+            self.latencies.append(time.perf_counter() - started)
+
+
+def run(clients: int, seconds: float, record: bool) -> int:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    questions = _questions()
+    with tempfile.TemporaryDirectory(prefix="qa-load-") as work_dir:
+        work = Path(work_dir)
+        corpus, index, log = work / "corpus", work / "index", work / "serve.log"
+        shutil.copytree(ROOT / "corpus", corpus)
+        started = time.perf_counter()
+        subprocess.run(_qa("build", "--corpus", str(corpus), "--index", str(index)), check=True, cwd=ROOT)
+        build_seconds = time.perf_counter() - started
+        port = _free_port()
+        url = f"http://{HOST}:{port}/"
+        with log.open("wb") as output:
+            server = subprocess.Popen(
+                _qa("serve", "--corpus", str(corpus), "--index", str(index), "--host", HOST,
+                    "--port", str(port)),
+                cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        try:
+            _wait_until_ready(url, server, log)
+            print(f"qa serve answers on {url}; {clients} clients for {seconds:.0f} s…", file=sys.stderr)
+            with LoadMonitor() as load:
+                stop_at = time.monotonic() + seconds
+                users = [_Client(n, url, questions, stop_at) for n in range(clients)]
+                began = time.perf_counter()
+                for user in users:
+                    user.start()
+                for user in users:
+                    user.join(seconds + 120)  # a request in flight at the end may take a while
+                elapsed = time.perf_counter() - began
+            hung = sum(user.is_alive() for user in users)
+        finally:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+    latencies = sorted(t for user in users for t in user.latencies)
+    errors = Counter(e for user in users for e in user.errors)
+    error_count = sum(errors.values()) + hung
+    table = [
+        ("clients (gradio_client, /ask)", str(clients)),
+        ("duration", f"{elapsed:.1f} s (asked for {seconds:.0f} s)"),
+        ("requests served", str(len(latencies))),
+        ("errors", str(error_count)),
+        ("throughput", f"{len(latencies) / elapsed:.1f} answers/s"),
+        ("latency p50", f"{1000 * percentile(latencies, 50):.0f} ms" if latencies else "n/a"),
+        ("latency p95", f"{1000 * percentile(latencies, 95):.0f} ms" if latencies else "n/a"),
+        ("latency max", f"{1000 * latencies[-1]:.0f} ms" if latencies else "n/a"),
+    ]
+    notes = [
+        f"`qa serve` on {HOST} in a subprocess; index built fresh from corpus/ ({build_seconds:.0f} s, "
+        f"real models); {len(questions)} questions (examples + dev set) asked in turn",
+        "latency is what a client waits: the server's queue and the answer together",
+        load.summary(),
+        *(f"error ×{count}: {text}" for text, count in errors.most_common(5)),
+    ]
+    if hung:
+        notes.append(f"{hung} clients were still waiting for a reply two minutes after the end")
+    append_results("Load test", f"python -m benchmarks.load_test --clients {clients} --seconds {seconds:.0f}",
+                   table, notes, record=record)  # fmt: skip
+    return 1 if error_count else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
+    args = parser.parse_args()
+    if args.clients < 1 or not 0 < args.seconds <= 3600:
+        parser.error("need at least one client and a duration of up to an hour")
+    return run(args.clients, args.seconds, record=not args.no_record)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
