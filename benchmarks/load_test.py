@@ -159,7 +159,8 @@ def run(clients: int, seconds: float, record: bool) -> int:
     notes = [
         f"`qa serve` on {HOST} in a subprocess; index built fresh from corpus/ ({build_seconds:.0f} s, "
         f"real models); {len(questions)} questions (examples + dev set) asked in turn",
-        "latency is what a client waits: the server's queue and the answer together",
+        "latency is what a client waits: the server's queue and the answer together; the clients "
+        "run on the same machine and share its cores with the server",
         load.summary(),
         *(f"error ×{count}: {text}" for text, count in errors.most_common(5)),
     ]
