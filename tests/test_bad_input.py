@@ -562,3 +562,15 @@ def test_web_upload_event_cannot_name_a_file_already_on_the_server(fake_server, 
     result = _run_event(fake_server.url, "upload", payload)
     assert result["success"] is False
     assert not (fake_server.corpus / "secret.txt").exists()
+
+
+def test_the_server_binds_loopback_unless_told_otherwise():
+    import inspect
+
+    from qa.cli import _parser
+    from qa.web import launch
+
+    assert inspect.signature(launch).parameters["host"].default == "127.0.0.1"
+    assert _parser().parse_args(["serve"]).host == "127.0.0.1"
+    readme = (ROOT / "README.md").read_text()
+    assert "qa serve --host 0.0.0.0 --auth user:password" in readme  # all interfaces: with a login
