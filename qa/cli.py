@@ -86,6 +86,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_json(data: object) -> None:
+    # The question is echoed as given; text that arrived as undecodable bytes holds lone
+    # surrogates, which no output encoding accepts: escape them rather than crash.
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    print(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
 def _print_citations(citations: list[Citation]) -> None:
     for n, c in enumerate(citations, start=1):
         dated = f", {c.date}" if c.date else ""
@@ -107,7 +114,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     result = engine_for(args.index).answer(args.question, k=args.k, retrieval=_retrieval(args))
     if args.json:
-        print(json.dumps(asdict(result), ensure_ascii=False, indent=2))
+        _print_json(asdict(result))
         return 0
     print(result.text)
     _print_citations(result.citations)
@@ -119,7 +126,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     hits = engine_for(args.index).search(args.query, k=args.k, retrieval=_retrieval(args))
     if args.json:
-        print(json.dumps([asdict(h) for h in hits], ensure_ascii=False, indent=2))
+        _print_json([asdict(h) for h in hits])
         return 0
     for rank, hit in enumerate(hits, start=1):
         ranks = ", ".join(f"{name} #{r}" for name, r in hit.ranks.items())

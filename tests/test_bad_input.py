@@ -385,21 +385,8 @@ QUESTIONS: list[tuple[str, str, str | None]] = [
     ("markup", "<script>alert(1)</script><img src=x onerror=alert(2)> Which agency was quoted?", None),
 ]
 QUESTION_PARAMS = [pytest.param(question, error, id=case) for case, question, error in QUESTIONS]
-# `qa ask --json` prints Answer.question, the question as given: print() cannot encode its lone
-# surrogates and the CLI dies with a traceback. The fix belongs in qa/cli.py (see the report).
-CLI_QUESTION_PARAMS = [
-    pytest.param(
-        question,
-        error,
-        id=case,
-        marks=pytest.mark.xfail(
-            strict=True, raises=UnicodeEncodeError, reason="qa ask --json cannot print lone surrogates"
-        ),
-    )
-    if case == "lone surrogates"
-    else pytest.param(question, error, id=case)
-    for case, question, error in QUESTIONS
-]
+# `qa ask --json` echoes the question as given, lone surrogates included: they are escaped.
+CLI_QUESTION_PARAMS = QUESTION_PARAMS
 # An HTTP client sends UTF-8, which cannot carry lone surrogates.
 WEB_QUESTION_PARAMS = [
     pytest.param(question, error, id=case) for case, question, error in QUESTIONS if case != "lone surrogates"
