@@ -24,7 +24,7 @@ from typing import Any
 
 import gradio as gr
 
-from qa.config import Settings
+from qa.config import RetrievalOptions, Settings
 from qa.errors import QAError
 from qa.ingest import SUPPORTED_SUFFIXES
 from qa.pipeline import Engine
@@ -287,6 +287,16 @@ def save_upload(source: str | os.PathLike[str], corpus_dir: Path, name: str | No
 
 # --- the app ----------------------------------------------------------------------------
 
+RETRIEVAL_STAGES = ("dense", "lexical", "rerank")
+
+
+def _retrieval(k: int, stages: list[str] | None) -> RetrievalOptions:
+    """The retrieval options for the chosen stages; at least one search must stay on."""
+    on = set(RETRIEVAL_STAGES if stages is None else stages)
+    if not on & {"dense", "lexical"}:
+        raise QAError("Turn on dense or lexical search in the retrieval settings.")
+    return RetrievalOptions(k=k, dense="dense" in on, lexical="lexical" in on, rerank="rerank" in on)
+
 
 def _settings_of(index: Index | None) -> Settings:
     """The settings the index was built with, so a rebuild keeps its model and chunking."""
@@ -323,8 +333,10 @@ class _App:
         history: list[dict[str, Any]] | None,
         k: float,
         previous: tuple[str, str | None] | None,
+        stages: list[str] | None = None,
     ) -> Iterator[tuple[list[dict[str, Any]], Any, tuple[str, str | None] | None]]:
-        """Stream one turn: the question, the answer piece by piece, then its sources."""
+        """Stream one turn: the question, the answer piece by piece, then its sources.
+        ``stages`` are the retrieval stages switched on (default: all)."""
         history = list(history or [])
         if not question or not question.strip():
             yield history, "", previous
@@ -337,7 +349,7 @@ class _App:
         # so a question typed while this one is answered is kept.
         yield history, "", previous
         try:
-            answer = self.engine.answer(query, k=int(k))
+            answer = self.engine.answer(query, retrieval=_retrieval(int(k), stages))
         except QAError as exc:
             history[-1] = {"role": "assistant", "content": f"⚠️ {_escape_markdown(str(exc))}"}
             yield history, gr.skip(), previous
@@ -500,6 +512,13 @@ def make_app(
                     k = gr.Slider(
                         1, 20, value=engine.settings.retrieval.k, step=1, label="Passages to retrieve (k)"
                     )
+                    stages = gr.CheckboxGroup(
+                        list(RETRIEVAL_STAGES),
+                        value=list(RETRIEVAL_STAGES),
+                        label="Retrieval stages",
+                        info="dense: embeddings; lexical: BM25; rerank: exact dense + BM25 scores",
+                        elem_id="qa-stages",
+                    )
             with gr.Tab("Documents", elem_id="qa-documents-tab"):
                 panel = gr.HTML(elem_id="qa-index-panel")
                 files = gr.File(
@@ -516,7 +535,7 @@ def make_app(
 
         chat: dict[str, Any] = {
             "fn": app.respond,
-            "inputs": [question, chatbot, k, previous],
+            "inputs": [question, chatbot, k, previous, stages],
             "outputs": [chatbot, question, previous],
             "api_visibility": "private",
             "concurrency_limit": ANSWER_CONCURRENCY,

@@ -495,3 +495,14 @@ def test_readme_gradio_client_example_runs(served, capsys):
     exec(compile(example.replace("http://127.0.0.1:7860/", served.url), "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "[1]" in out and "China" in out
+
+
+def test_retrieval_stages_from_the_settings_panel():
+    from qa.config import RetrievalOptions
+    from qa.errors import QAError
+    from qa.web import _retrieval
+
+    assert _retrieval(4, None) == RetrievalOptions(k=4)
+    assert _retrieval(4, ["lexical"]) == RetrievalOptions(k=4, dense=False, lexical=True, rerank=False)
+    with pytest.raises(QAError, match="Turn on dense or lexical"):
+        _retrieval(4, ["rerank"])
