@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -298,14 +298,6 @@ def _retrieval(k: int, stages: list[str] | None) -> RetrievalOptions:
     return RetrievalOptions(k=k, dense="dense" in on, lexical="lexical" in on, rerank="rerank" in on)
 
 
-def _settings_of(index: Index | None) -> Settings:
-    """The settings the index was built with, so a rebuild keeps its model and chunking."""
-    if index is None:
-        return Settings()
-    known = {f.name for f in fields(Settings)}
-    return Settings(**{k: v for k, v in index.settings.items() if k in known})  # type: ignore[arg-type]
-
-
 class _App:
     """The callbacks of one app, around one engine."""
 
@@ -455,7 +447,8 @@ class _App:
         if not self._build_lock.acquire(blocking=False):
             return "A rebuild is already running; wait for it to finish.", self.index_panel()
         try:
-            settings = _settings_of(self._index_or_none())
+            index = self._index_or_none()  # a rebuild keeps the index's model and chunking
+            settings = Settings() if index is None else Settings.from_signature(index.settings)
             result = build_index(self.corpus_dir(), self.engine.index_dir, settings=settings, progress=report)
         except QAError as exc:
             return f"⚠️ {_escape_markdown(str(exc))}", self.index_panel()
