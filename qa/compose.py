@@ -251,14 +251,14 @@ def compose_answer(
         return _abstain(question, hits)
     profile = _profile(question, sentences)
     rank_of = {hit.chunk_id: rank for rank, hit in enumerate(hits)}
+    lexical = [_lexical_score(profile, s) for s in sentences]
     cheap = [
-        0.5 * _lexical_score(profile, s)
-        + 0.1 / (1 + rank_of[s.hit.chunk_id])
-        - _FRAGMENT_PENALTY * _is_fragment(s.text)
-        for s in sentences
+        0.5 * lexical[i] + 0.1 / (1 + rank_of[s.hit.chunk_id]) - _FRAGMENT_PENALTY * _is_fragment(s.text)
+        for i, s in enumerate(sentences)
     ]
     shortlist = sorted(range(len(sentences)), key=lambda i: -cheap[i])[:sentences_to_embed]
     sentences = [sentences[i] for i in shortlist]
+    lexical = [lexical[i] for i in shortlist]
     cheap = [cheap[i] for i in shortlist]
     cosines = (
         _best_part_similarity(sentences, similarity)
@@ -269,7 +269,7 @@ def compose_answer(
     order = sorted(range(len(sentences)), key=lambda i: -scores[i])
     best = order[0]
 
-    coverage = _lexical_score(profile, sentences[best])
+    coverage = lexical[best]
     needed = thresholds.cross_lingual_similarity if cross_lingual else thresholds.similarity
     evidence = {"similarity": round(float(cosines[best]), 4), "coverage": round(coverage, 4)}
     if cosines[best] < needed and (cross_lingual or coverage < thresholds.coverage):
@@ -284,16 +284,16 @@ def compose_answer(
     rival = None if kind is None else _disagreement(kind, question, sentences, order, scores)
     if rival is not None:
         chosen = [best, rival]
+    values = {i: _values(kind, sentences[i].text, question) for i in chosen} if kind is not None else {}
     # A short answer comes first, only when the best sentence holds exactly one candidate.
-    short = kind is not None and rival is None and len(_values(kind, sentences[best].text, question)) == 1
+    short = rival is None and len(values.get(best, [])) == 1
     if not short and len({sentences[i].hit.chunk.source for i in chosen}) == 1:
         chosen.sort(key=lambda i: sentences[i].start)  # one document: keep its reading order
     citations = [_cite(sentences[i], scores[i]) for i in chosen]
     body = " ".join(f"{c.excerpt} [{n}]" for n, c in enumerate(citations, start=1))
 
     def marked(i: int) -> str:  # the value that sentence ``i`` gives, with its marker
-        assert kind is not None
-        return f"{_values(kind, sentences[i].text, question)[0]} [{chosen.index(i) + 1}]"
+        return f"{values[i][0]} [{chosen.index(i) + 1}]"
 
     lead = ""
     if rival is not None:

@@ -161,13 +161,10 @@ class Engine:
             max_sentences=self.settings.max_answer_sentences,
         )
         done = time.perf_counter()
-        return Answer(
-            question=question,
-            text=result.text,
-            citations=result.citations,
-            abstained=result.abstained,
+        return replace(
+            result,
+            question=question,  # as the user gave it; ``query`` is what was searched
             query=text,
-            evidence=result.evidence,
             timings_ms={
                 "retrieve": round(1000 * (searched - started), 1),
                 "compose": round(1000 * (done - searched), 1),
