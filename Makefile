@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: chat test lint install install-test browser
+.PHONY: chat test lint install install-test browser screenshot
 
 # torch is installed first and pinned: an unpinned torch resolves to a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -35,3 +35,8 @@ lint: install-test
 
 test: install-test browser lint
 	$(VENV)/bin/pytest
+
+# Refreshes the README's picture of the chat (a plain test run writes its screenshot to a
+# temporary folder and leaves docs/ alone).
+screenshot: install-test browser
+	QA_SCREENSHOT=$(CURDIR)/docs/chat.png $(VENV)/bin/pytest -q tests/test_web.py -k test_answer_streams_with_markers_and_cited_excerpts

@@ -211,17 +211,16 @@ def append_results(
 
 def scifact_chunk_texts(limit: int | None = None) -> list[tuple[str, str, str]]:
     """(source, title, embedding text) of every chunk the product makes of SciFact."""
-    from qa.chunking import chunk_document
+    from qa.chunking import chunk_document, embedding_text
     from qa.config import Settings
     from qa.records import Document
-    from qa.store import _embedding_text
 
     settings = Settings()
     out = []
     for doc_id, title, text in scifact_documents(limit=limit):
         document = Document(f"{doc_id}.txt", title, f"{title}\n\n{text}", "")
         for chunk in chunk_document(document, size=settings.chunk_size, overlap=settings.chunk_overlap):
-            out.append((document.source, title, _embedding_text(title, chunk)))
+            out.append((document.source, title, embedding_text(title, chunk)))
     return out
 
 

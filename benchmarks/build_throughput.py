@@ -56,22 +56,20 @@ class StageTimes:
 
 
 def embedded_texts(index_dir: Path) -> list[str]:
+    from qa.chunking import embedding_text
     from qa.records import Chunk
-    from qa.store import _embedding_text, open_index
+    from qa.store import open_index
+    from qa.testing import chunk_store
 
-    rows = (
-        open_index(index_dir)
-        ._db()
-        .execute(
-            "SELECT d.title, c.source, c.ordinal, c.start, c.end, c.text FROM chunks c "
-            "JOIN documents d ON d.source = c.source ORDER BY c.id"
-        )
+    rows = chunk_store(open_index(index_dir)).execute(
+        "SELECT d.title, c.source, c.ordinal, c.start, c.end, c.text FROM chunks c "
+        "JOIN documents d ON d.source = c.source ORDER BY c.id"
     )
-    return [_embedding_text(title, Chunk(*rest)) for title, *rest in rows]
+    return [embedding_text(title, Chunk(*rest)) for title, *rest in rows]
 
 
 def timed_build(corpus: Path, index_dir: Path, **kwargs: object) -> tuple[float, int, dict[str, float]]:
-    from qa.store import build_index
+    from qa.build import build_index
 
     if index_dir.exists():
         shutil.rmtree(index_dir)
@@ -101,7 +99,6 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
 
-    # qa.embed first: it sets the OpenMP wait policy that torch reads when it loads.
     from qa.config import MULTILINGUAL_MODEL, Settings
     from qa.embed import SentenceTransformerEncoder, shared_encoder
 
@@ -111,7 +108,7 @@ def main() -> None:
     write_scifact_corpus(corpus, documents)
 
     encoder = SentenceTransformerEncoder(batch_size=args.batch_size)
-    model = encoder._load()
+    model = encoder.model  # loading it sets the OpenMP wait policy before torch loads
     encoder.encode(["warm up"] * 64)
     dense_only = Settings(multilingual=False)
 

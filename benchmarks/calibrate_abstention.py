@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.cli import _benchmark_engine
-from qa.compose import Thresholds
-from qa.evaluate import load_questions, load_squad
+from qa.config import Thresholds
+from qa.evaluate import corpus_engine, load_questions, load_squad
 from qa.pipeline import Engine
 
 NEVER_ABSTAIN = Thresholds(similarity=-9.0, coverage=-9.0, cross_lingual_similarity=-9.0)
@@ -49,7 +48,7 @@ def main() -> int:
     work = Path(args.work)
     corpus_dir = Path(__file__).resolve().parents[1] / "corpus"
     demo = {p.stem: ("", p.read_text(encoding="utf-8")) for p in sorted(corpus_dir.glob("*.txt"))}
-    demo_engine = _benchmark_engine("demo", demo, work)
+    demo_engine, _ = corpus_engine(demo, work / "demo")
     demo_engine.thresholds = NEVER_ABSTAIN
 
     dev = [q for q in load_questions(shared / "eval" / "seed_qa_dev.jsonl") if q.get("type") != "korean"]
@@ -57,7 +56,7 @@ def main() -> int:
     dev_neg = evidence(demo_engine, [q["question"] for q in dev if q.get("abstain")])
 
     paragraphs, squad = load_squad(shared / "data" / "squad" / "dev-v1.1.json", every=args.every)
-    squad_engine = _benchmark_engine("squad", paragraphs, work)
+    squad_engine, _ = corpus_engine(paragraphs, work / "squad")
     squad_engine.thresholds = NEVER_ABSTAIN
     answerable = []
     for question, _, paragraph_id in squad:

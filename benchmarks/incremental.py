@@ -59,9 +59,9 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 
+    from qa.build import build_index
     from qa.config import Settings
     from qa.embed import shared_encoder
-    from qa.store import build_index
 
     settings = Settings(multilingual=args.multilingual)
     work = Path(tempfile.mkdtemp(prefix="qa-incremental-"))

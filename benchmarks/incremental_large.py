@@ -31,22 +31,24 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 
+    from qa.build import embed_chunks, stage_document
     from qa.config import MULTILINGUAL_MODEL, Settings
     from qa.embed import shared_encoder
-    from qa.records import Document
-    from qa.store import _GenerationWriter, _publish, open_index
+    from qa.records import Document, ModelInfo
+    from qa.store import open_index
+    from qa.store.writer import GenerationWriter, publish
 
     work = Path(tempfile.mkdtemp(prefix="qa-incremental-large-", dir=args.index.parent))
     copy = work / "index"
     shutil.copytree(args.index, copy)
     live = open_index(copy)
-    settings = Settings(multilingual=live.manifest["multilingual"] is not None)
+    settings = Settings(multilingual=live.manifest.multilingual is not None)
     encoder = shared_encoder(settings.model)
     multilingual = shared_encoder(MULTILINGUAL_MODEL) if settings.multilingual else None
     encoder.encode(["warm up"])
     if multilingual is not None:
         multilingual.encode(["warm up"])
-    sources = [row[0] for row in live._db().execute("SELECT source FROM documents ORDER BY rowid LIMIT 50")]
+    sources = sorted(live.document_hashes)[:50]
     steps: dict[str, list[float]] = {}
     with LoadMonitor() as load:
         for repeat in range(args.repeats):
@@ -55,17 +57,24 @@ def main() -> None:
             marks = [("start", time.perf_counter())]
             staging = copy / f".staging-bench-{repeat}"
             staging.mkdir()
-            writer = _GenerationWriter(staging, previous, settings, encoder, multilingual, copy)
+            writer = GenerationWriter(staging, previous)
             marks.append(("copy store + read vectors", time.perf_counter()))
             text = previous.document_text(source) + f" An edit, number {repeat}."
             writer.remove_document(source)
-            writer.add_document(Document(source, "Edited", text, f"edited-{repeat}"))
+            pending = stage_document(writer, Document(source, "Edited", text, f"edited-{repeat}"), settings)
             marks.append(("remove + add rows", time.perf_counter()))
-            writer.embed(lambda stage, done, total: None)
+            embed_chunks(writer, pending, encoder, multilingual, lambda stage, done, total: None)
             marks.append(("embed + update vector indexes", time.perf_counter()))
-            writer.commit()
+            writer.commit(
+                settings=settings,
+                corpus_dir=copy,
+                dense=ModelInfo(encoder.name, encoder.dimension),
+                multilingual=None
+                if multilingual is None
+                else ModelInfo(multilingual.name, multilingual.dimension),
+            )
             marks.append(("write + fsync", time.perf_counter()))
-            _publish(copy, staging)
+            publish(copy, staging)
             marks.append(("publish", time.perf_counter()))
             for (_, before), (name, after) in itertools.pairwise(marks):
                 steps.setdefault(name, []).append(after - before)

@@ -21,7 +21,7 @@ from benchmarks._common import LoadMonitor, append_results, cache_dir, percentil
 
 
 def timed_searches(index, questions: list[str], k: int = 30) -> list[float]:  # type: ignore[no-untyped-def]
-    from qa.retrieve import query_terms
+    from qa.text import query_terms
 
     times = []
     for question in questions:
@@ -44,10 +44,10 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 
-    import qa.store
+    import qa.store.reader
     from qa.store import open_index
 
-    budget = qa.store.LEXICAL_POSTINGS_BUDGET
+    budget = qa.store.reader.LEXICAL_POSTINGS_BUDGET
     questions = scifact_queries()[: args.queries]
     table: list[tuple[str, str]] = []
     with LoadMonitor() as load:
@@ -56,9 +56,9 @@ def main() -> None:
             label = f"{index.chunk_count:,} chunks"
             timed_searches(index, questions[:10])  # page cache and term counts warm
             pruned = timed_searches(index, questions)
-            qa.store.LEXICAL_POSTINGS_BUDGET = 10**12
+            qa.store.reader.LEXICAL_POSTINGS_BUDGET = 10**12
             full = timed_searches(open_index(args.index), questions)
-            qa.store.LEXICAL_POSTINGS_BUDGET = budget
+            qa.store.reader.LEXICAL_POSTINGS_BUDGET = budget
             table += [
                 (f"{label}: every term matched, ms p50 / p95", f"{statistics.median(full):.0f} / {percentile(full, 95):.0f}"),
                 (f"{label}: postings budget {budget:,}, ms p50 / p95", f"{statistics.median(pruned):.1f} / {percentile(pruned, 95):.1f}"),
@@ -76,7 +76,7 @@ def main() -> None:
             chunks = open_index(args.base).chunk_count
             scaled = max(1, chunks * budget // 1_000_000)
             for name, value in (("every term", 10**12), (f"budget {scaled} postings (2% of chunks)", scaled)):
-                qa.store.LEXICAL_POSTINGS_BUDGET = value
+                qa.store.reader.LEXICAL_POSTINGS_BUDGET = value
                 scores = evaluate_retrieval(queries, qrels, Engine(args.base), modes=modes)
                 for mode, score in scores.items():
                     table.append(
@@ -85,7 +85,7 @@ def main() -> None:
                             f"nDCG@10 {score.ndcg_at_10:.4f}, recall@100 {score.recall_at_100:.4f}",
                         )
                     )
-            qa.store.LEXICAL_POSTINGS_BUDGET = budget
+            qa.store.reader.LEXICAL_POSTINGS_BUDGET = budget
     append_results(
         "Lexical search at scale",
         "python -m benchmarks.lexical_scale",

@@ -63,11 +63,11 @@ class StageClock:
 
 
 def instrument() -> StageClock:
-    from qa.retrieve import Retriever
+    from qa.retrieve import Query, Retriever
     from qa.store import Index
 
     clock = StageClock()
-    clock.wrap(Retriever, "query_vector", "embed query")
+    clock.wrap(Query, "embed", "embed query")
     clock.wrap(Index, "search_dense", "dense search")
     clock.wrap(Index, "search_multilingual", "dense search")
     clock.wrap(Index, "search_lexical", "lexical search")
@@ -126,7 +126,7 @@ print(json.dumps(dict(open_s=opened, warm_up_s=warm, first_answer_s=first,
 
 
 def demo_index() -> Path:
-    from qa.store import build_index
+    from qa.build import build_index
 
     folder = Path(tempfile.mkdtemp(prefix="qa-demo-")) / "index"
     build_index(ROOT / "corpus", folder)

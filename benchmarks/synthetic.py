@@ -9,7 +9,7 @@ the original about 0.96), so copies are near, not identical, neighbours. Texts r
 makes the lexical index's posting lists as long as a corpus of that size has for its common
 words. The result has the same manifest/CURRENT/generation layout as a built index, so
 ``open_index`` and ``Engine`` work on it, and the vector index is chosen by the product's own
-rule (``qa.store._update_vectors``).
+rule (``qa.store.vectors.update_vectors``), through the same writer a build uses.
 
     python -m benchmarks.synthetic --chunks 1000000 --out /tmp/qa-1m [--base INDEX_DIR]
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import shutil
-import sqlite3
 import sys
 import time
 from dataclasses import dataclass
@@ -30,25 +29,13 @@ import numpy as np
 
 from benchmarks._common import cache_dir, scifact_documents, write_scifact_corpus
 from qa.config import DEFAULT_MODEL, MULTILINGUAL_MODEL, Settings
-from qa.store import (
-    _SCHEMA,
-    EXACT_SEARCH_MAX,
-    _publish,
-    _stored_vectors,
-    _update_vectors,
-    _write_generation_files,
-    open_index,
-)
+from qa.records import Chunk, Document, ModelInfo
+from qa.store import open_index
+from qa.store.vectors import EXACT_SEARCH_MAX, stored_vectors
+from qa.store.writer import GenerationWriter, new_staging, publish
+from qa.testing import chunk_store
 
 NOISE = 0.3  # perturbation norm relative to the unit vector: cosine to the original ~ 0.96
-
-
-@dataclass(frozen=True)
-class _Named:
-    """Stands in for an encoder in the manifest: its name and dimension."""
-
-    name: str
-    dimension: int
 
 
 @dataclass
@@ -67,7 +54,7 @@ def load_base(index_dir: Path) -> Base:
     cross-lingual index gets real USE vectors for its first ``USE_SAMPLE`` chunks, cycled
     over the rest (cached)."""
     index = open_index(index_dir)
-    db = index._db()
+    db = chunk_store(index)
     documents = list(db.execute("SELECT source, title, date, text FROM documents ORDER BY source"))
     chunks = list(
         db.execute("SELECT id, source, ordinal, start, end, text FROM chunks ORDER BY source, ordinal")
@@ -76,7 +63,7 @@ def load_base(index_dir: Path) -> Base:
     def vectors(index_vectors: faiss.Index | None) -> dict[int, np.ndarray] | None:
         if index_vectors is None:
             return None
-        ids, matrix = _stored_vectors(index_vectors)
+        ids, matrix = stored_vectors(index_vectors)
         return {int(i): row for i, row in zip(ids, matrix, strict=True)}
 
     dense = vectors(index.dense)
@@ -84,12 +71,10 @@ def load_base(index_dir: Path) -> Base:
     multilingual = vectors(index.multilingual)
     if multilingual is None:
         from benchmarks._common import cached_embeddings
-        from qa.config import MULTILINGUAL_MODEL
-        from qa.records import Chunk
-        from qa.store import _embedding_text
+        from qa.chunking import embedding_text
 
         titles = {source: title for source, title, _, _ in documents}
-        texts = [_embedding_text(titles[row[1]], Chunk(*row[1:])) for row in chunks[:USE_SAMPLE]]
+        texts = [embedding_text(titles[row[1]], Chunk(*row[1:])) for row in chunks[:USE_SAMPLE]]
         use = cached_embeddings("base-use-sample", texts, MULTILINGUAL_MODEL)
         multilingual = {row[0]: use[n % len(use)] for n, row in enumerate(chunks)}
     return Base(documents, chunks, dense, multilingual)
@@ -97,7 +82,7 @@ def load_base(index_dir: Path) -> Base:
 
 def scifact_base(limit: int | None = None) -> Path:
     """A real index of SciFact (both encoders), built once and kept in the cache folder."""
-    from qa.store import build_index
+    from qa.build import build_index
 
     folder = cache_dir() / f"scifact-base-{limit or 'all'}"
     if (folder / "index" / "CURRENT").exists():
@@ -133,58 +118,39 @@ def make_synthetic_index(
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    staging = out / ".staging-synthetic"
-    staging.mkdir()
-    db = sqlite3.connect(staging / "store.sqlite")
-    db.executescript(_SCHEMA)
-    db.execute("PRAGMA journal_mode = OFF")
-    db.execute("PRAGMA synchronous = OFF")
+    staging = new_staging(out)
+    exact_max = EXACT_SEARCH_MAX if exact_search_max is None else exact_search_max
+    writer = GenerationWriter(staging, None, exact_search_max=exact_max)
     by_source: dict[str, list[tuple[int, str, int, int, int, str]]] = {}
     for row in base.chunks:
         by_source.setdefault(row[1], []).append(row)
-    titles = {source: title for source, title, _, _ in base.documents}
 
     rng = np.random.default_rng(seed)
     use_multilingual = multilingual and base.multilingual is not None
     ids: list[int] = []
     originals: list[int] = []
-    next_id = 1
     copy = 0
-    documents = 0
     while len(ids) < chunks:
-        doc_rows, chunk_rows, fts_rows = [], [], []
         for source, title, date, text in base.documents:
             if len(ids) >= chunks:
                 break
             name = f"copy{copy:04d}/{source}"
             digest = hashlib.sha256(f"{copy}\x00{text}".encode()).hexdigest()
-            doc_rows.append((name, digest, title, date, text))
-            documents += 1
-            for original, _, ordinal, start, end, chunk_text in by_source.get(source, []):
-                chunk_rows.append((next_id, name, ordinal, start, end, chunk_text))
-                fts_rows.append((next_id, titles[source], chunk_text))
-                ids.append(next_id)
-                originals.append(original)
-                next_id += 1
-        db.executemany(
-            "INSERT INTO documents(source, sha256, title, date, text) VALUES (?,?,?,?,?)", doc_rows
-        )
-        db.executemany(
-            "INSERT INTO chunks(id, source, ordinal, start, end, text) VALUES (?,?,?,?,?,?)", chunk_rows
-        )
-        db.executemany("INSERT INTO chunks_fts(rowid, title, text) VALUES (?,?,?)", fts_rows)
+            rows = by_source.get(source, [])
+            copied = [
+                Chunk(name, ordinal, start, end, chunk_text) for _, _, ordinal, start, end, chunk_text in rows
+            ]
+            ids += writer.add_document(Document(name, title, text, digest, date), copied)
+            originals += [row[0] for row in rows]
         copy += 1
         if copy % 10 == 0 or len(ids) >= chunks:
             print(f"  store: {len(ids):,} chunks", file=sys.stderr, end="\r")
-    db.commit()
-    db.close()
     print(file=sys.stderr)
     timings["store_s"] = time.perf_counter() - started
 
     id_array = np.array(ids, dtype=np.int64)
-    exact_max = EXACT_SEARCH_MAX if exact_search_max is None else exact_search_max
 
-    def vector_index(table: dict[int, np.ndarray], label: str) -> faiss.Index:
+    def add_vectors(space: str, table: dict[int, np.ndarray]) -> ModelInfo:
         began = time.perf_counter()
         dimension = len(next(iter(table.values())))
         matrix = np.empty((len(ids), dimension), dtype=np.float32)
@@ -192,26 +158,19 @@ def make_synthetic_index(
         for first in range(0, len(ids), block):
             rows = np.stack([table[o] for o in originals[first : first + block]])
             matrix[first : first + block] = _perturb(rows, rng)
-        empty = np.zeros(0, dtype=np.int64)
-        index = _update_vectors(None, dimension, empty, id_array, matrix, exact_max)
-        timings[f"{label}_index_s"] = time.perf_counter() - began
-        return index
+        writer.update_vectors(space, id_array, matrix)  # the product's flat/IVF rule
+        timings[f"{space}_index_s"] = time.perf_counter() - began
+        return ModelInfo(DEFAULT_MODEL if space == "dense" else MULTILINGUAL_MODEL, dimension)
 
-    dense = vector_index(base.dense, "dense")
-    cross = (
-        vector_index(base.multilingual, "multilingual") if use_multilingual and base.multilingual else None
-    )
-    _write_generation_files(
-        staging,
+    dense = add_vectors("dense", base.dense)
+    cross = add_vectors("multilingual", base.multilingual) if use_multilingual and base.multilingual else None
+    writer.commit(
         settings=Settings(multilingual=cross is not None),
         corpus_dir=out / "corpus-not-on-disk",
-        encoder=_Named(DEFAULT_MODEL, dense.d),
-        multilingual_encoder=_Named(MULTILINGUAL_MODEL, cross.d) if cross is not None else None,
         dense=dense,
         multilingual=cross,
-        documents=documents,
     )
-    _publish(out, staging)
+    publish(out, staging)
     timings["total_s"] = time.perf_counter() - started
     return timings
 

@@ -75,7 +75,7 @@ def main() -> None:
 
     from benchmarks.synthetic import _perturb, load_base, scifact_base
     from qa.config import DEFAULT_MODEL
-    from qa.store import _ivf_index, _ivf_lists, _ivf_probes
+    from qa.store.vectors import ivf_index, ivf_lists, ivf_probes
 
     base = load_base(Path(args.base) if args.base else scifact_base())
     ids = sorted(base.dense)
@@ -100,10 +100,10 @@ def main() -> None:
 
             faiss.omp_set_num_threads(2)
             started = time.perf_counter()
-            ivf = _ivf_index(vectors, np.arange(size, dtype=np.int64))
+            ivf = ivf_index(vectors, np.arange(size, dtype=np.int64))
             built = time.perf_counter() - started
             default_probe = ivf.nprobe
-            table.append((f"{label}: IVF-SQ8 build (train + add)", f"{built:.1f} s; nlist {ivf.nlist} (rule {_ivf_lists(size)}), default nprobe {_ivf_probes(ivf.nlist)}; {index_bytes(ivf) / 2**20:.0f} MiB"))  # fmt: skip
+            table.append((f"{label}: IVF-SQ8 build (train + add)", f"{built:.1f} s; nlist {ivf.nlist} (rule {ivf_lists(size)}), default nprobe {ivf_probes(ivf.nlist)}; {index_bytes(ivf) / 2**20:.0f} MiB"))  # fmt: skip
             for nprobe in sorted({*nprobes, default_probe}):
                 if nprobe > ivf.nlist:
                     continue

@@ -1,4 +1,5 @@
-"""Pure text functions: sentence spans and sentence-aware chunks with exact offsets."""
+"""Pure text functions: sentence spans, sentence-aware chunks with exact offsets, and the
+text each chunk is embedded as."""
 
 from __future__ import annotations
 
@@ -87,3 +88,12 @@ def chunk_document(document: Document, *, size: int, overlap: int) -> list[Chunk
             next_first -= 1
         first = next_first
     return chunks
+
+
+def embedding_text(title: str, chunk: Chunk) -> str:
+    """The text a chunk is embedded as: its own, after its document's title.
+
+    Later chunks of a document do not repeat the title; prefixing it gives their vectors
+    the document's topic.
+    """
+    return chunk.text if chunk.text.startswith(title) else f"{title}\n{chunk.text}"

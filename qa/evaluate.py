@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -18,10 +17,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from qa.config import RetrievalOptions
-from qa.errors import QAError
+from qa.build import BuildProgress, build_index
+from qa.config import RetrievalOptions, Settings
+from qa.errors import EvalDataError
 from qa.pipeline import Engine
-from qa.records import Answer
+from qa.records import Answer, BuildReport
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def load_questions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
         return [json.loads(line) for line in lines if line.strip()]
     except (OSError, ValueError) as exc:
-        raise QAError(f"Cannot read questions from '{path}': {exc}") from exc
+        raise EvalDataError(f"Cannot read questions from '{path}': {exc}") from exc
 
 
 def is_correct(item: dict[str, Any], result: Answer) -> bool:
@@ -176,7 +176,7 @@ def load_beir(
             if int(grade) > 0:
                 qrels[query_id][doc_id] = int(grade)
     except (OSError, ValueError, KeyError) as exc:
-        raise QAError(
+        raise EvalDataError(
             f"'{directory}' is not BEIR-format data (corpus.jsonl, queries.jsonl, qrels/): {exc}"
         ) from exc
     return corpus, {q: queries[q] for q in qrels if q in queries}, dict(qrels)
@@ -192,6 +192,19 @@ def write_corpus_folder(corpus: dict[str, tuple[str, str]], folder: Path) -> Non
         content = f"{title}\n\n{text}\n" if title else f"{text}\n"
         if not path.is_file() or path.read_text(encoding="utf-8") != content:
             path.write_text(content, encoding="utf-8")
+
+
+def corpus_engine(
+    documents: dict[str, tuple[str, str]], folder: Path, *, progress: BuildProgress | None = None
+) -> tuple[Engine, BuildReport]:
+    """An engine over ``documents`` ({id: (title, text)}), written as files into
+    ``folder/corpus`` and built like any corpus into ``folder/index`` (English: no
+    cross-lingual index). Later calls rebuild incrementally, which costs nothing."""
+    write_corpus_folder(documents, folder / "corpus")
+    report = build_index(
+        folder / "corpus", folder / "index", settings=Settings(multilingual=False), progress=progress
+    )
+    return Engine(folder / "index"), report
 
 
 def _dcg(gains: Sequence[float]) -> float:
@@ -223,9 +236,9 @@ def evaluate_retrieval(
     retriever = engine.retriever()
     results: dict[str, list[RetrievalScores]] = defaultdict(list)
     for query_id, text in queries.items():
-        vector = retriever.query_vector(text)
+        query = retriever.query(text)  # embedded once for every mode
         for name, options in modes.items():
-            hits = retriever.search(text, replace(options, k=300, candidates=300), vector)
+            hits = retriever.search(query, replace(options, k=300, candidates=300))
             ranking = list(dict.fromkeys(Path(h.chunk.source).stem for h in hits))
             results[name].append(score_ranking(ranking, qrels[query_id]))
     return {
@@ -263,7 +276,7 @@ def load_squad(
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
     except (OSError, ValueError, KeyError) as exc:
-        raise QAError(f"'{path}' is not a SQuAD v1.1 JSON file: {exc}") from exc
+        raise EvalDataError(f"'{path}' is not a SQuAD v1.1 JSON file: {exc}") from exc
     paragraphs: dict[str, tuple[str, str]] = {}
     questions = []
     for a, article in enumerate(data):
@@ -273,14 +286,6 @@ def load_squad(
             for qa in paragraph["qas"]:
                 questions.append((qa["question"], [x["text"] for x in qa["answers"]], paragraph_id))
     return paragraphs, questions[::every]
-
-
-def short_answer(text: str) -> str | None:
-    """The short answer an answer text opens with (``"Brussels [1]"`` then the sentences)."""
-    lead, separator, _ = text.partition("\n\n")
-    if not separator or lead.startswith("The sources disagree"):
-        return None
-    return re.sub(r"\s*\[\d+\]$", "", lead).casefold()
 
 
 def evaluate_squad(
@@ -299,8 +304,8 @@ def evaluate_squad(
             text = result.text.casefold()
             contains += any(a.casefold() in text for a in answers)
             words.append(len(result.text.split()))
-            lead = short_answer(result.text)
-            if lead is not None:
+            if result.short_answer is not None:
+                lead = result.short_answer.value.casefold()
                 short += 1
                 short_right += any(a.casefold() in lead or lead in a.casefold() for a in answers)
     n = max(1, len(questions))

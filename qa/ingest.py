@@ -1,4 +1,4 @@
-"""Find the corpus files, read each format, and clean the text.
+"""Read one corpus file: a reader per format, then cleaning, title and date.
 
 Cleaning works on paragraphs and is generic: it knows the shapes of web boilerplate
 (paywalls, newsletter prompts, legal notices, "related articles" lists, page chrome), not
@@ -8,17 +8,13 @@ the names of any particular files. The cleaned text is what chunks and citations
 from __future__ import annotations
 
 import codecs
-import hashlib
 import logging
-import os
 import re
-import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import CorpusError
-from qa.records import Document, SkippedFile
+from qa.records import CorpusFile, Document
 
 # pypdf logs each oddity of a damaged PDF as a warning, which Python prints when the
 # application set up no logging. The build reports why such a file is skipped; this keeps
@@ -26,92 +22,11 @@ from qa.records import Document, SkippedFile
 logging.getLogger("pypdf").addHandler(logging.NullHandler())
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
-MAX_FILE_BYTES = 100 * 1024 * 1024
+MAX_FILE_BYTES = 100 * 1024 * 1024  # larger files are skipped when the corpus is scanned
 # About 10,000 pages. Reading, cleaning and embedding take time and memory in proportion to
 # the text (20 MB of text: ~40,000 passages, minutes of embedding, ~200 MB while cleaned),
 # so a file with more is skipped with the reason rather than left to stall a build.
 MAX_TEXT_CHARS = 20_000_000
-
-
-@dataclass(frozen=True)
-class CorpusFile:
-    """A file found in the corpus, identified by its path and versioned by its bytes."""
-
-    source: str  # POSIX path relative to the corpus root
-    path: Path
-    sha256: str
-
-
-def _is_ignored(name: str) -> bool:
-    # Hidden files, editor backups and Office lock files are never documents.
-    return name.startswith((".", "~$")) or name.endswith(("~", ".tmp", ".swp"))
-
-
-def scan_corpus(root: str | os.PathLike[str]) -> tuple[list[CorpusFile], list[SkippedFile]]:
-    """List the supported files under ``root`` with their content hashes.
-
-    Directory symlinks are not followed (no loops). Files that cannot be documents (links
-    that lead nowhere or in a circle, pipes and devices, unreadable or oversized files,
-    names that are not valid UTF-8) are reported as skipped with the reason, never raised,
-    so one bad file cannot stop a build.
-    """
-    root_path = Path(root)
-    if not root_path.is_dir():
-        raise CorpusError(
-            f"Corpus folder '{root}' does not exist. Create it and put documents in it "
-            f"({', '.join(SUPPORTED_SUFFIXES)}), or pass --corpus PATH."
-        )
-    found: list[CorpusFile] = []
-    skipped: list[SkippedFile] = []
-    for dirpath, dirnames, filenames in os.walk(root_path):
-        dirnames[:] = sorted(d for d in dirnames if not _is_ignored(d))
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            source = path.relative_to(root_path).as_posix()
-            if _is_ignored(name):
-                continue
-            if not _is_utf8(source):
-                # The path is the document's identity in the index, which stores UTF-8.
-                skipped.append(
-                    SkippedFile(_printable(source), "file name is not valid UTF-8; rename the file")
-                )
-                continue
-            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                skipped.append(SkippedFile(source, f"unsupported file type '{path.suffix}'"))
-                continue
-            try:
-                info = path.stat()
-                if not stat.S_ISREG(info.st_mode):
-                    # Opening a named pipe would wait forever for a writer.
-                    skipped.append(SkippedFile(source, "not a regular file (a pipe, socket or device)"))
-                    continue
-                if info.st_size > MAX_FILE_BYTES:
-                    skipped.append(SkippedFile(source, f"larger than {MAX_FILE_BYTES >> 20} MB"))
-                    continue
-                found.append(CorpusFile(source, path, _sha256(path)))
-            except OSError as exc:
-                skipped.append(SkippedFile(source, f"cannot be read: {exc.strerror or exc}"))
-    return found, skipped
-
-
-def _is_utf8(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:  # undecodable bytes of the name, kept as lone surrogates
-        return False
-    return True
-
-
-def _printable(name: str) -> str:
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_document(file: CorpusFile) -> Document:
@@ -158,20 +73,6 @@ def _check_length(chars: int) -> None:
             f"its text is {chars:,} characters, more than the {MAX_TEXT_CHARS:,} one document may "
             "have; split it into smaller files"
         )
-
-
-def load_documents(
-    root: str | os.PathLike[str],
-) -> tuple[list[Document], list[SkippedFile]]:
-    """Read and clean every supported file under ``root``; report the ones skipped."""
-    files, skipped = scan_corpus(root)
-    documents = []
-    for file, result in iter_documents(files):
-        if isinstance(result, CorpusError):
-            skipped.append(SkippedFile(file.source, str(result)))
-        else:
-            documents.append(result)
-    return documents, skipped
 
 
 def iter_documents(files: list[CorpusFile]) -> Iterator[tuple[CorpusFile, Document | CorpusError]]:

@@ -1,4 +1,5 @@
-"""Wires the stages: question → retrieve → compose. One ``Engine`` per index folder."""
+"""Wires the question's stages: question → conversation → retrieve → rerank → compose.
+One ``Engine`` per index folder."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.compose import Thresholds, compose_answer
-from qa.config import RetrievalOptions, Settings
+from qa.compose import compose_answer
+from qa.config import RetrievalOptions, Settings, Thresholds
+from qa.conversation import resolve
 from qa.embed import Encoder, shared_encoder
 from qa.errors import QuestionError
 from qa.records import Answer, Hit
@@ -56,17 +58,21 @@ class Engine:
     """Answers questions from one index folder, reopening it when a rebuild commits.
 
     Construction loads nothing: the index opens and the models load on first use. Encoders
-    follow the index manifest, so an index built with a custom model is queried with it.
+    follow the index manifest, so an index built with a custom model is queried with it;
+    ``encoders`` are used instead of loading the models of the same names (a test's fake
+    encoder, a model already loaded elsewhere).
     """
 
     def __init__(
         self,
         index_dir: str | os.PathLike[str] = "index",
         *,
+        encoders: Sequence[Encoder] | None = None,
         settings: Settings | None = None,
         thresholds: Thresholds | None = None,
     ) -> None:
         self.index_dir = Path(index_dir)
+        self.encoders = {e.name: e for e in encoders or ()}
         self.settings = Settings() if settings is None else settings
         self.thresholds = thresholds
         self._explicit_settings = settings is not None
@@ -109,12 +115,15 @@ class Engine:
                 self._sentence_cache.popitem(last=False)
         return np.vstack(vectors)
 
+    def _encoder(self, model: str) -> Encoder:
+        return self.encoders[model] if model in self.encoders else shared_encoder(model)
+
     def _retriever(self, index: Index) -> Retriever:
-        multilingual = index.manifest["multilingual"]
+        multilingual = index.manifest.multilingual
         return Retriever(
             index,
-            shared_encoder(index.manifest["dense"]["model"]),
-            shared_encoder(multilingual["model"]) if multilingual else None,
+            self._encoder(index.manifest.dense.model),
+            self._encoder(multilingual.model) if multilingual else None,
         )
 
     def retriever(self) -> Retriever:
@@ -132,31 +141,36 @@ class Engine:
         return self.retriever().search(clean_question(query), self._options(k, retrieval))
 
     def answer(
-        self, question: str, *, k: int | None = None, retrieval: RetrievalOptions | None = None
+        self,
+        question: str,
+        *,
+        history: Sequence[Answer] = (),
+        k: int | None = None,
+        retrieval: RetrievalOptions | None = None,
     ) -> Answer:
         """A cited extractive answer, or an abstention that cites the closest passages.
 
-        ``retrieval`` replaces the engine's retrieval options for this question; ``k``
-        replaces just the number of passages."""
+        ``history`` holds the conversation's earlier answers, oldest first: a question that
+        refers back to them ("Who represented South Korea there?") is searched with their
+        context (``Answer.query`` says what was searched). ``retrieval`` replaces the
+        engine's retrieval options for this question; ``k`` replaces just the number of
+        passages."""
         started = time.perf_counter()
-        text = clean_question(question)
+        text = resolve(clean_question(question), history)
         index = self.index()  # one generation for the whole answer, even if a build commits
         retriever = self._retriever(index)
-        cross_lingual = retriever.cross_lingual(text)
-        query_vector = retriever.query_vector(text)  # also scores the answer's sentences
-        hits = retriever.search(text, self._options(k, retrieval), query_vector)
+        query = retriever.query(text)
+        hits = retriever.search(query, self._options(k, retrieval))
         searched = time.perf_counter()
-        sentence_encoder = retriever.multilingual_encoder if cross_lingual else retriever.encoder
-        assert sentence_encoder is not None
 
         def similarity(sentences: Sequence[str]) -> np.ndarray:
-            return self._sentence_vectors(sentence_encoder, sentences) @ query_vector
+            return self._sentence_vectors(query.encoder, sentences) @ query.embed()
 
         result = compose_answer(
             text,
             hits,
             similarity,
-            cross_lingual=cross_lingual,
+            cross_lingual=query.cross_lingual,
             thresholds=self.thresholds,
             max_sentences=self.settings.max_answer_sentences,
         )
@@ -186,11 +200,19 @@ def engine_for(index_dir: str | os.PathLike[str] = "index") -> Engine:
         return _engines[key]
 
 
-def answer(question: str, *, index_dir: str | os.PathLike[str] = "index", k: int | None = None) -> Answer:
-    """Answer ``question`` from the index in ``index_dir``, with citations.
+def answer(
+    question: str,
+    *,
+    history: Sequence[Answer] = (),
+    index_dir: str | os.PathLike[str] = "index",
+    k: int | None = None,
+) -> Answer:
+    """Answer ``question`` from the index in ``index_dir``, with citations; ``history``
+    holds the conversation's earlier answers, so that a follow-up can refer back to them.
 
     >>> from qa import answer
-    >>> result = answer("Where was the NATO Defense Ministers' Meeting held?")  # doctest: +SKIP
-    >>> result.text, [c.source for c in result.citations]  # doctest: +SKIP
+    >>> first = answer("Where was the NATO Defense Ministers' Meeting held?")  # doctest: +SKIP
+    >>> first.text, [c.source for c in first.citations]  # doctest: +SKIP
+    >>> answer("Who represented South Korea there?", history=[first]).query  # doctest: +SKIP
     """
-    return engine_for(index_dir).answer(question, k=k)
+    return engine_for(index_dir).answer(question, history=history, k=k)

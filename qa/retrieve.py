@@ -1,45 +1,66 @@
-"""Candidate retrieval: dense, lexical and cross-lingual lists, fused, then reranked."""
+"""Candidate retrieval: dense, lexical and cross-lingual lists, fused, then rescored.
+
+A question is searched in one language space, decided once (``Retriever.query``): the
+English space of the dense model, or the cross-lingual one for non-Latin questions.
+"""
 
 from __future__ import annotations
 
-import re
-import unicodedata
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from qa.config import RetrievalOptions
 from qa.embed import Encoder
 from qa.records import Hit
-from qa.rerank import shared_reranker
+from qa.rerank import cross_encoder_rerank
 from qa.store import Index
+from qa.text import is_non_latin, query_terms
 
 RRF_K = 60  # the constant of Cormack et al. (2009); damps the weight of the very top ranks
 
-STOPWORDS = frozenset(
-    """a an and are as at be been being but by can could did do does for from had has have how
-    i if in into is it its of on or s such that the their them then there these they this to
-    was were what when where which who whom whose why will with would you your about after
-    also any between during over under up than so not no nor our we he she his her""".split()  # noqa: SIM905
-)
-_WORD = re.compile(r"\w+", re.UNICODE)
+# (chunk id, score) lists by retriever name ("dense", "multilingual", "lexical"), best first.
+Ranked = Mapping[str, Sequence[tuple[int, float]]]
 
 
-def query_terms(text: str) -> list[str]:
-    """Lower-cased content words of ``text``, in order, without repeats."""
-    seen: dict[str, None] = {}
-    for word in _WORD.findall(text.lower()):
-        if word not in STOPWORDS and (len(word) > 1 or word.isdigit()):
-            seen.setdefault(word)
-    return list(seen)
+def fuse(ranked: Ranked) -> tuple[list[int], dict[int, float], dict[int, dict[str, int]]]:
+    """Reciprocal rank fusion: (chunk ids best first, fused score by id, each id's rank in
+    each list). A chunk's score is the sum of 1 / (RRF_K + rank) over the lists it is in."""
+    fused: dict[int, float] = {}
+    ranks: dict[int, dict[str, int]] = {}
+    for name, results in ranked.items():
+        for rank, (chunk_id, _) in enumerate(results, start=1):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+            ranks.setdefault(chunk_id, {})[name] = rank
+    return sorted(fused, key=lambda chunk_id: -fused[chunk_id]), fused, ranks
 
 
-def is_non_latin(text: str) -> bool:
-    """True when most letters are outside the Latin script (Korean, Chinese, Cyrillic...)."""
-    letters = [c for c in text if c.isalpha()]
-    if not letters:
-        return False
-    latin = sum(1 for c in letters if unicodedata.name(c, "").startswith("LATIN"))
-    return latin < 0.5 * len(letters)
+def convex_scores(
+    pool: Sequence[int], dense: Mapping[int, float], lexical: Mapping[int, float], dense_weight: float
+) -> dict[int, float]:
+    """``dense_weight`` · exact cosine + the rest · BM25 normalised by the best BM25 score:
+    uses the scores' size, not just their order (Bruch et al., 2023). A chunk that the
+    lexical search did not return has BM25 0."""
+    top = max(lexical.values(), default=0.0) or 1.0
+    return {i: dense_weight * dense[i] + (1 - dense_weight) * lexical.get(i, 0.0) / top for i in pool}
+
+
+class Query:
+    """A question as the retriever searches it: its text, its content words, the language
+    space it is searched in (decided once), and its embedding in that space (``embed``)."""
+
+    def __init__(self, text: str, cross_lingual: bool, encoder: Encoder) -> None:
+        self.text = text
+        self.terms = query_terms(text)
+        self.cross_lingual = cross_lingual
+        self.encoder = encoder  # embeds the query, and the answer's sentences to compare with it
+        self._vector: np.ndarray | None = None
+
+    def embed(self) -> np.ndarray:
+        """The query's embedding in its space, computed on the first call."""
+        if self._vector is None:
+            self._vector = self.encoder.encode([self.text])[0]
+        return self._vector
 
 
 class Retriever:
@@ -50,67 +71,50 @@ class Retriever:
         self.encoder = encoder
         self.multilingual_encoder = multilingual_encoder
 
-    def cross_lingual(self, query: str) -> bool:
-        """Whether ``query`` is searched in the cross-lingual space (MiniLM reads English)."""
-        return (
-            is_non_latin(query)
+    def query(self, text: str) -> Query:
+        """``text`` with its language space: cross-lingual when most of its letters are not
+        Latin and the index has a cross-lingual space (MiniLM reads English)."""
+        if (
+            is_non_latin(text)
             and self.index.multilingual is not None
             and self.multilingual_encoder is not None
-        )
+        ):
+            return Query(text, True, self.multilingual_encoder)
+        return Query(text, False, self.encoder)
 
-    def query_vector(self, query: str) -> np.ndarray:
-        """The query embedded in the space its dense scores are computed in."""
-        encoder = self.multilingual_encoder if self.cross_lingual(query) else self.encoder
-        assert encoder is not None
-        return encoder.encode([query])[0]
-
-    def search(self, query: str, options: RetrievalOptions, vector: np.ndarray | None = None) -> list[Hit]:
+    def search(self, query: Query | str, options: RetrievalOptions) -> list[Hit]:
         """The ``options.k`` best chunks for ``query``.
 
         Each enabled retriever returns ``options.candidates`` chunks; reciprocal rank fusion
-        merges the lists. With ``rerank``, every fused candidate is then rescored by a convex
-        combination of its exact dense cosine and its BM25 score (normalised by the best),
-        which uses the scores' size, not just their order (Bruch et al., 2023).
+        merges the lists. With ``rerank``, every fused candidate is then rescored by
+        ``convex_scores`` of its exact dense cosine and its BM25 score; with a
+        ``cross_encoder``, the best candidates are reordered by it last.
         """
-        cross_lingual = self.cross_lingual(query)
-        vectors = self.index.multilingual if cross_lingual else self.index.dense
-        if vector is None and (options.dense or options.rerank):
-            vector = self.query_vector(query)
+        query = self.query(query) if isinstance(query, str) else query
         ranked: dict[str, list[tuple[int, float]]] = {}
         if options.dense:
-            assert vector is not None
-            search = self.index.search_multilingual if cross_lingual else self.index.search_dense
-            ranked["multilingual" if cross_lingual else "dense"] = search(vector, options.candidates)
+            if query.cross_lingual:
+                ranked["multilingual"] = self.index.search_multilingual(query.embed(), options.candidates)
+            else:
+                ranked["dense"] = self.index.search_dense(query.embed(), options.candidates)
         if options.lexical:
-            ranked["lexical"] = self.index.search_lexical(query_terms(query), options.candidates)
+            ranked["lexical"] = self.index.search_lexical(query.terms, options.candidates)
 
-        fused: dict[int, float] = {}
-        ranks: dict[int, dict[str, int]] = {}
-        for name, results in ranked.items():
-            for rank, (chunk_id, _) in enumerate(results, start=1):
-                fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
-                ranks.setdefault(chunk_id, {})[name] = rank
-        pool = sorted(fused, key=lambda chunk_id: -fused[chunk_id])
-        dense_scores: dict[int, float] = {}
-        if vector is not None and vectors is not None:
-            exact = self.index.dense_scores(vector, pool, multilingual=cross_lingual)
-            dense_scores = dict(zip(pool, exact.tolist(), strict=True))
-        scores = fused
-        if options.rerank and dense_scores and not cross_lingual:
-            lexical = dict(ranked.get("lexical", []))
-            top = max(lexical.values(), default=0.0) or 1.0
+        pool, scores, ranks = fuse(ranked)
+        # Every hit carries its exact cosine, whichever lists found it (a later stage may
+        # weigh it); it is one batched lookup of the candidates' stored vectors.
+        exact = self.index.dense_scores(query.embed(), pool, multilingual=query.cross_lingual)
+        dense_scores = dict(zip(pool, exact.tolist(), strict=True))
+        if options.rerank and pool and not query.cross_lingual:
             weight = options.dense_weight if options.dense or options.lexical else 1.0
-            scores = {i: weight * dense_scores[i] + (1 - weight) * lexical.get(i, 0.0) / top for i in pool}
+            scores = convex_scores(pool, dense_scores, dict(ranked.get("lexical", [])), weight)
             pool.sort(key=lambda chunk_id: -scores[chunk_id])
-        if options.cross_encoder is not None and pool:
-            head = pool[: options.cross_encoder_candidates]
-            texts = self.index.chunks(head)
-            judged = shared_reranker(options.cross_encoder).scores(query, [texts[i].chunk.text for i in head])
-            scores = {**scores, **{i: float(s) for i, s in zip(head, judged, strict=True)}}
-            pool[: len(head)] = sorted(head, key=lambda chunk_id: -scores[chunk_id])
-        best = pool[: options.k]
+        head = options.k
+        if options.cross_encoder is not None:
+            head = max(head, options.cross_encoder_candidates)
+        best = pool[:head]
         stored = self.index.chunks(best)
-        return [
+        hits = [
             Hit(
                 chunk_id=i,
                 chunk=stored[i].chunk,
@@ -122,3 +126,8 @@ class Retriever:
             )
             for i in best
         ]
+        if options.cross_encoder is not None:
+            hits = cross_encoder_rerank(
+                options.cross_encoder, query.text, hits, options.cross_encoder_candidates
+            )
+        return hits[: options.k]

@@ -14,8 +14,6 @@ from __future__ import annotations
 import html
 import os
 import re
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -24,14 +22,15 @@ from typing import Any
 
 import gradio as gr
 
-from qa.config import RetrievalOptions, Settings
-from qa.errors import QAError
+from qa.build import build_index, corpus_changes
+from qa.config import RetrievalOptions
+from qa.corpus import MAX_UPLOAD_BYTES, save_upload
+from qa.errors import OptionsError, QAError
 from qa.ingest import SUPPORTED_SUFFIXES
-from qa.pipeline import Engine
+from qa.pipeline import Engine, clean_question
 from qa.records import Answer, Citation
-from qa.store import Index, build_index, corpus_changes
+from qa.store import Index
 
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 # Answers computed at once (chat and /ask share them); more requests wait in Gradio's queue.
 # The engine is safe to share between threads. On 2 cores 16 clients got 13-19 answers/s
 # with 0 errors at 2 or 4 (about 9 at 1); 4 keeps a slow answer from holding up the rest.
@@ -72,82 +71,6 @@ CSS = """
 """
 
 
-# --- follow-up questions -----------------------------------------------------------------
-
-# Words that point back at the previous question: pronouns, "there/then", demonstratives,
-# "what about ...", a leading "and"; Korean 그/거기 forms. "that" counts only as a
-# demonstrative or a final pronoun, not as a conjunction ("say that NATO ...") or a relative
-# pronoun ("countries that are ...").
-_MARKER = re.compile(r"\[(\d+)\]")
-_REFERS_BACK = re.compile(
-    r"\b(?:he|she|him|his|her|hers|it|its|they|them|their|theirs|there|then|this|these|those)\b"
-    r"|\bthat\b(?!\s+(?:(?-i:[A-Z])|(?:the|a|an|he|she|it|they|we|i|you|is|are|was|were|has|have|had|"
-    r"will|would|can|could|did|does|do)\b))"
-    r"|^\s*(?:what|how)\s+about\b|^\s*and\b"
-    r"|거기|그곳|그때|그것|그들|그녀|그 사람|그는|그가",
-    re.IGNORECASE,
-)
-_WORD = re.compile(r"\w[\w'’.-]*\w|\w")
-# Question and function words, and the verbs of "where was X held": never what a
-# follow-up refers to.
-_QUESTION_WORDS = frozenset(
-    re.findall(
-        r"\w+",
-        "who whom whose what which where when why how is are was were do does did the a an of in "
-        "on at to for from by with about and or i you we it its he she they there then this that "
-        "these those held take took place happen happened tell me please",
-    )
-)
-# Korean question words and verb endings ("어디에서", "열렸나요"): not what is referred to.
-_KOREAN_QUESTION = re.compile(
-    r"^(?:어디|누가|누구|언제|무엇|무슨|어떤|어떻게|왜|몇|얼마)|(?:나요|니까|어요|아요|죠)$"
-)
-_SHORT_WORDS = 3
-_MAX_CONTEXT_TERMS = 16
-
-
-def refers_back(question: str) -> bool:
-    """True when ``question`` leans on the previous one: a pronoun or "there", "what about",
-    or too few words to stand alone."""
-    return bool(_REFERS_BACK.search(question)) or len(_WORD.findall(question)) <= _SHORT_WORDS
-
-
-def _words(text: str) -> list[str]:
-    return [re.sub(r"['’]s$", "", w) for w in _WORD.findall(text) if w.lower() not in _QUESTION_WORDS]
-
-
-def _names(text: str) -> list[str]:
-    """Names, numbers and non-Latin words: what a pronoun or "there" can point at."""
-    return [
-        w
-        for w in _words(text)
-        if w[0].isupper() or w[0].isdigit() or (not w.isascii() and not _KOREAN_QUESTION.search(w))
-    ]
-
-
-def rewrite_followup(question: str, previous_query: str | None, previous_answer: str | None = None) -> str:
-    """The query to search for: ``question`` itself or, when it refers back, ``question``
-    followed in parentheses by the context it lacks.
-
-    The context is the names in the previous answer's first sentence (what "there" or "he"
-    most often points at), then the key terms of the previous query (its names, or its
-    content words when it has none). Pure and cheap. The user's words come first and whole,
-    so the engine still answers the question that was asked.
-    """
-    if not previous_query or not previous_query.strip() or not refers_back(question):
-        return question
-    first_sentence = _MARKER.split(previous_answer)[0] if previous_answer else ""
-    seen = {w.lower() for w in _words(question)}
-    terms: list[str] = []
-    for term in [*_names(first_sentence), *(_names(previous_query) or _words(previous_query))]:
-        if term.lower() not in seen:
-            seen.add(term.lower())
-            terms.append(term)
-    if not terms:
-        return question
-    return f"{question.strip()} ({' '.join(terms[:_MAX_CONTEXT_TERMS])})"
-
-
 # --- formatting ------------------------------------------------------------------------
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~$#{}])")
@@ -158,17 +81,17 @@ def _escape_markdown(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
-def _answer_markdown(text: str) -> str:
-    """The answer text with its ``[n]`` markers kept and everything else escaped."""
-    parts = _MARKER.split(text)  # text, n, text, n, ...
-    return "".join(f"[{part}]" if i % 2 else _escape_markdown(part) for i, part in enumerate(parts))
-
-
-def answer_pieces(text: str) -> list[str]:
-    """Split an answer into the pieces it is streamed in: each cited sentence with its
-    markers, or each sentence when there are none."""
-    pieces = re.findall(r".+?(?:(?:\s*\[\d+\])+|[.!?。](?=\s)(?!\s*\[\d)|$)\s*", text, re.DOTALL)
-    return [p for p in pieces if p] or [text]
+def answer_pieces(answer: Answer) -> list[str]:
+    """The answer as chat Markdown, in the pieces it is streamed in: the lead, then each
+    cited sentence with its marker (the abstention notice is one piece). Everything copied
+    from documents is escaped; the markers stay. Joined, they are ``answer.text`` with
+    those parts escaped."""
+    if answer.abstained:
+        return [_escape_markdown(answer.text)]
+    sentences = answer.render_sentences(_escape_markdown)
+    pieces = [f"{sentence} " for sentence in sentences[:-1]] + sentences[-1:]
+    lead = answer.render_lead(_escape_markdown)
+    return [f"{lead}\n\n", *pieces] if lead else pieces
 
 
 def _h(text: object) -> str:
@@ -237,64 +160,16 @@ def answer_json(answer: Answer) -> dict[str, Any]:
     }
 
 
-# --- uploads ----------------------------------------------------------------------------
-
-
-def safe_upload_name(name: str) -> str:
-    """The file name an upload is stored under, or ``QAError`` saying why it cannot be.
-
-    Only the last path component is kept (no folders, no ``..``); characters other than
-    letters, digits and `` .()+,-_`` become ``_``; hidden and unsupported names are refused.
-    """
-    base = re.split(r"[\\/]", name)[-1]
-    base = re.sub(r"[\x00-\x1f\x7f]", "", base).strip()
-    if not base or base.startswith((".", "~")):  # hidden files and Office lock files
-        raise QAError(f"'{name}' is not an acceptable file name (empty or hidden).")
-    base = re.sub(r"[^\w .()+,-]", "_", base)[-200:]
-    if Path(base).suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise QAError(f"'{base}' is not a supported document type; use {', '.join(SUPPORTED_SUFFIXES)}.")
-    return base
-
-
-def save_upload(source: str | os.PathLike[str], corpus_dir: Path, name: str | None = None) -> str:
-    """Copy an uploaded file into ``corpus_dir`` and say what happened.
-
-    A same-named document in the corpus folder is replaced; nothing outside it ever is:
-    the copy is written beside the target and renamed over it (a link there is replaced,
-    not followed).
-    """
-    source = Path(source)
-    target_name = safe_upload_name(source.name if name is None else name)
-    size = source.stat().st_size
-    if size > MAX_UPLOAD_BYTES:
-        raise QAError(f"'{target_name}' is {size / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES >> 20} MB.")
-    corpus_dir.mkdir(parents=True, exist_ok=True)
-    target = corpus_dir / target_name
-    if target.is_dir():
-        raise QAError(f"'{target_name}' is a folder in the corpus; rename the file and upload it again.")
-    replaced = target.exists() or target.is_symlink()
-    # A hidden name: a corpus scan ignores the partial copy.
-    handle, partial = tempfile.mkstemp(prefix=".upload-", dir=corpus_dir)
-    os.close(handle)
-    try:
-        shutil.copyfile(source, partial)
-        os.replace(partial, target)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
-    return f"{'replaced' if replaced else 'added'} {target_name}"
-
-
 # --- the app ----------------------------------------------------------------------------
 
 RETRIEVAL_STAGES = ("dense", "lexical", "rerank")
 
 
-def _retrieval(k: int, stages: list[str] | None) -> RetrievalOptions:
+def retrieval_options(k: int, stages: list[str] | None) -> RetrievalOptions:
     """The retrieval options for the chosen stages; at least one search must stay on."""
     on = set(RETRIEVAL_STAGES if stages is None else stages)
     if not on & {"dense", "lexical"}:
-        raise QAError("Turn on dense or lexical search in the retrieval settings.")
+        raise OptionsError("Turn on dense or lexical search in the retrieval settings.")
     return RetrievalOptions(k=k, dense="dense" in on, lexical="lexical" in on, rerank="rerank" in on)
 
 
@@ -324,24 +199,27 @@ class _App:
         question: str,
         history: list[dict[str, Any]] | None,
         k: float,
-        previous: tuple[str, str | None] | None,
+        previous: Answer | None,
         stages: list[str] | None = None,
-    ) -> Iterator[tuple[list[dict[str, Any]], Any, tuple[str, str | None] | None]]:
+    ) -> Iterator[tuple[list[dict[str, Any]], Any, Answer | None]]:
         """Stream one turn: the question, the answer piece by piece, then its sources.
+        ``previous`` is the last turn's answer, which a follow-up may refer back to;
         ``stages`` are the retrieval stages switched on (default: all)."""
         history = list(history or [])
         if not question or not question.strip():
             yield history, "", previous
             return
-        query = rewrite_followup(question, *(previous or (None, None)))
         history.append({"role": "user", "content": _escape_markdown(question)})
-        note = f"_Searched for: {_escape_markdown(query)}_\n\n" if query != question else ""
-        history.append({"role": "assistant", "content": note + "_Searching the documents…_"})
+        history.append({"role": "assistant", "content": "_Searching the documents…_"})
         # The question moves from the box into the chat; later updates leave the box alone,
         # so a question typed while this one is answered is kept.
         yield history, "", previous
         try:
-            answer = self.engine.answer(query, retrieval=_retrieval(int(k), stages))
+            answer = self.engine.answer(
+                question,
+                history=[previous] if previous is not None else [],
+                retrieval=retrieval_options(int(k), stages),
+            )
         except QAError as exc:
             history[-1] = {"role": "assistant", "content": f"⚠️ {_escape_markdown(str(exc))}"}
             yield history, gr.skip(), previous
@@ -354,15 +232,16 @@ class _App:
             }
             yield history, gr.skip(), previous
             raise
-        shown = note
-        for piece in answer_pieces(answer.text):
-            shown += _answer_markdown(piece)
+        followed_up = answer.query != clean_question(question)
+        shown = f"_Searched for: {_escape_markdown(answer.query)}_\n\n" if followed_up else ""
+        for piece in answer_pieces(answer):
+            shown += piece
             history[-1] = {"role": "assistant", "content": shown}
             yield history, gr.skip(), previous
         sources = sources_html(answer, self._index_or_none())
         if sources:
             history.append({"role": "assistant", "content": sources})
-        yield history, gr.skip(), (answer.query or query, None if answer.abstained else answer.text)
+        yield history, gr.skip(), answer
 
     def ask(self, question: str, k: int = 0) -> dict[str, Any]:
         """Answer a question from the documents, with citations.
@@ -384,14 +263,12 @@ class _App:
         except QAError as exc:
             return f'<div class="qa-index"><p>{_h(exc)}</p></div>'
         documents = index.documents()
-        dense = index.manifest["dense"]
-        multilingual = index.manifest.get("multilingual")
+        dense = index.manifest.dense
+        multilingual = index.manifest.multilingual
         facts = [
             f"<b>{len(documents)}</b> documents, <b>{index.chunk_count}</b> passages",
-            f"model <code>{_h(dense['model'])}</code> ({_h(dense['dimension'])}-d)",
-            f"cross-lingual <code>{_h(multilingual['model'])}</code>"
-            if multilingual
-            else "cross-lingual off",
+            f"model <code>{_h(dense.model)}</code> ({dense.dimension}-d)",
+            f"cross-lingual <code>{_h(multilingual.model)}</code>" if multilingual else "cross-lingual off",
             f"last built {_h(index.built_at)}",
         ]
         corpus = self.corpus_dir()
@@ -447,9 +324,8 @@ class _App:
         if not self._build_lock.acquire(blocking=False):
             return "A rebuild is already running; wait for it to finish.", self.index_panel()
         try:
-            index = self._index_or_none()  # a rebuild keeps the index's model and chunking
-            settings = Settings() if index is None else Settings.from_signature(index.settings)
-            result = build_index(self.corpus_dir(), self.engine.index_dir, settings=settings, progress=report)
+            # No settings: a rebuild keeps the index's model and chunking.
+            result = build_index(self.corpus_dir(), self.engine.index_dir, progress=report)
         except QAError as exc:
             return f"⚠️ {_escape_markdown(str(exc))}", self.index_panel()
         finally:

@@ -12,10 +12,11 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from qa.build import build_index
 from qa.config import DEFAULT_MODEL, MULTILINGUAL_MODEL, Settings
 from qa.embed import Encoder, shared_encoder
 from qa.pipeline import Engine
-from qa.store import build_index, open_index
+from qa.store import open_index
 from tests.fakes import HashingEncoder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +29,7 @@ DEV_SET = SHARED / "eval" / "seed_qa_dev.jsonl"
 def _every_citation_is_exact():
     """Check the citation contract on every answer any test receives:
     ``excerpt == cleaned_text[start:end]`` and every marker resolves to a citation."""
-    from qa.compose import markers
+    from qa.text import markers
 
     original = Engine.answer
 

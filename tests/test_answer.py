@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from qa.build import build_index
 from qa.errors import QuestionError
 from qa.evaluate import evaluate, is_correct, load_questions
 from qa.pipeline import Engine
-from qa.store import build_index
 from tests.conftest import DEV_SET
 
 
@@ -108,10 +108,11 @@ def test_incremental_rebuild_on_real_models_changes_the_answers(
 
 
 def test_is_correct_follows_the_dev_set_rules():
-    from qa.records import Answer
+    from qa.records import Answer, Citation
 
     def make(text, abstained=False):
-        return Answer(question="q", text=text, citations=[], abstained=abstained)
+        citation = Citation("a.txt", "A", text, 0, len(text), 0.5)
+        return Answer(question="q", citations=[citation], abstained=abstained)
 
     assert is_correct({"any": ["Brussels", "브뤼셀"]}, make("held in brussels [1]"))
     assert not is_correct({"all": ["China", "Iran"]}, make("China [1]"))
@@ -140,18 +141,22 @@ def test_eval_report_is_json(demo_engine, dev_questions):
 def test_typed_questions_get_a_short_answer_first(demo_engine, question, short):
     result = demo_engine.answer(question)
     assert result.text.startswith(short + "\n\n")
-    assert short.split(" [")[0] in result.citations[0].excerpt
+    assert result.short_answer is not None and result.short_answer.citation == 1
+    assert result.short_answer.value == short.split(" [")[0] in result.citations[0].excerpt
 
 
 def test_no_short_answer_when_the_best_sentence_holds_several_candidates(demo_engine):
     result = demo_engine.answer("When were South Korea's formal ties with NATO first established?")
-    assert result.text.startswith(result.citations[0].excerpt), "2005 and 2012 both appear: no guess"
+    assert result.short_answer is None and not result.conflict, "2005 and 2012 both appear: no guess"
+    assert result.text.startswith(result.citations[0].excerpt)
 
 
 def test_conflicting_dates_are_reported_with_both_sources(demo_engine):
     result = demo_engine.answer("When was the NATO summit in Washington held?")
     assert result.text.startswith("The sources disagree: ")
-    assert "2023" in result.text and "2024" in result.text
+    assert result.short_answer is None
+    assert {v.value[-4:] for v in result.conflict} == {"2023", "2024"}  # "July 2023", "2024"
+    assert [v.citation for v in result.conflict] == [1, 2]
     assert {c.source for c in result.citations} == {"003_8f9b73f887148c5e.txt", "001_ddccf97d934a6be5.txt"}
 
 

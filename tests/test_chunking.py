@@ -8,7 +8,7 @@ import random
 import pytest
 
 from qa.chunking import chunk_document, split_sentences
-from qa.ingest import load_documents
+from qa.corpus import load_documents
 from qa.records import Document
 from tests.conftest import CORPUS
 

@@ -10,8 +10,9 @@ import time
 
 import pytest
 
+from qa.build import build_index
 from qa.pipeline import Engine
-from qa.store import build_index, open_index
+from qa.store import open_index
 from tests.conftest import ROOT
 
 QUESTION = "Which news agency did the ministry quote when reporting Shin's meeting?"

@@ -19,19 +19,21 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import qa.embed
+from qa.build import build_index
 from qa.cli import main
 from qa.config import Settings
 from qa.errors import IndexCorruptError
 from qa.pipeline import Engine
 from qa.records import Answer
-from qa.retrieve import query_terms
-from qa.store import Index, build_index, open_index
+from qa.store import Index, open_index
+from qa.testing import chunk_store, registered_encoder
+from qa.text import query_terms
 from tests.conftest import CORPUS, ROOT
 from tests.fakes import HashingEncoder
 
@@ -48,7 +50,8 @@ import os, pathlib, shutil, sys, time
 sys.path.insert(0, os.environ["QA_ROOT"])
 import faiss
 import numpy as np
-import qa.store as store
+import qa.store.writer as writer
+from qa.build import build_index
 from qa.config import Settings
 from qa.errors import IndexCorruptError
 from tests.fakes import HashingEncoder
@@ -129,7 +132,7 @@ def write_text_then_pause(self, data, *args, **kwargs):
 
 
 pathlib.Path.write_text = write_text_then_pause
-fsync = store._fsync
+fsync = writer.fsync
 
 
 def fsync_then_pause(path):
@@ -140,7 +143,7 @@ def fsync_then_pause(path):
     fsync(path)
 
 
-store._fsync = fsync_then_pause
+writer.fsync = fsync_then_pause
 rmtree = shutil.rmtree
 
 
@@ -153,7 +156,7 @@ def rmtree_then_pause(path, *args, **kwargs):
 
 shutil.rmtree = rmtree_then_pause
 settings = Settings(model=HashingEncoder.name, multilingual=False)
-report = store.build_index(corpus, index, settings=settings, encoder=PacedEncoder(), progress=progress)
+report = build_index(corpus, index, settings=settings, encoder=PacedEncoder(), progress=progress)
 assert "torch" not in sys.modules
 print("done", report.chunks, flush=True)
 """
@@ -163,8 +166,9 @@ print("done", report.chunks, flush=True)
 _CLI_CHILD = (
     _PREAMBLE
     + """
-import qa.cli, qa.embed
-qa.embed._shared[HashingEncoder.name] = PacedEncoder()
+import qa.cli
+from qa.testing import register_encoder
+register_encoder(PacedEncoder())
 sys.exit(qa.cli.main(sys.argv[1:]))
 """
 )
@@ -273,7 +277,7 @@ def _answers(engine: Engine) -> list[tuple[str, bool, list[tuple[str, int, int]]
 
 def _snapshot(index: Index) -> dict:
     """Everything a build decides, keyed by content rather than by chunk id."""
-    db = index._db()
+    db = chunk_store(index)
     documents = {row[0]: row[1:] for row in db.execute("SELECT source, sha256, title, text FROM documents")}
     rows = db.execute("SELECT id, source, ordinal, start, end, text FROM chunks").fetchall()
     ids = [row[0] for row in rows]
@@ -321,11 +325,10 @@ def _phase(index_dir: Path, before: Path) -> str:
 
 
 @pytest.fixture
-def hashing(monkeypatch) -> HashingEncoder:
+def hashing() -> Iterator[HashingEncoder]:
     """The hashing encoder, which the model name ``test/hashing-64`` now resolves to."""
-    encoder = HashingEncoder()
-    monkeypatch.setitem(qa.embed._shared, encoder.name, encoder)
-    return encoder
+    with registered_encoder(HashingEncoder()) as encoder:
+        yield encoder
 
 
 # (failpoint, the phase it must leave behind)
@@ -468,7 +471,7 @@ corpus, index, rounds, old, new = pathlib.Path(sys.argv[1]), sys.argv[2], int(sy
 settings = Settings(model=HashingEncoder.name, multilingual=False)
 for n in range(rounds):
     (corpus / "harbour.txt").write_text(new if n % 2 == 0 else old)  # edited, then rebuilt
-    store.build_index(corpus, index, settings=settings, encoder=PacedEncoder())
+    build_index(corpus, index, settings=settings, encoder=PacedEncoder())
     print("committed", n, flush=True)
     time.sleep(0.3)
 """
@@ -525,7 +528,8 @@ def _harbour_version(citations: list[dict], texts: dict[str, str]) -> str:
 def test_queries_during_rebuilds_see_the_old_or_the_new_index_whole(tmp_path, hashing, capsys):
     from gradio_client import Client
 
-    from qa.ingest import read_document, scan_corpus
+    from qa.corpus import scan_corpus
+    from qa.ingest import read_document
     from qa.web import launch
 
     corpus = tmp_path / "corpus"
@@ -597,7 +601,7 @@ def test_queries_during_rebuilds_see_the_old_or_the_new_index_whole(tmp_path, ha
 @pytest.mark.xfail(
     strict=True,
     raises=IndexCorruptError,
-    reason="qa/store.py removes a generation that an open Index still reads (see the issue 5 report)",
+    reason="qa/store/writer.py removes a generation that an open Index still reads (see the issue 5 report)",
 )
 def test_a_reader_that_outlives_two_rebuilds_can_still_read(tmp_path, hashing):
     """Each thread opens its own connection to the chunk store when it first reads. After two

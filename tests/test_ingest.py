@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from qa.corpus import file_sha256, load_documents
 from qa.errors import CorpusError
-from qa.ingest import CorpusFile, _sha256, clean_paragraphs, find_date, load_documents, read_document
+from qa.ingest import clean_paragraphs, find_date, read_document
+from qa.records import CorpusFile
 from tests.conftest import CORPUS
 
 
 def _read(path: Path):
-    return read_document(CorpusFile(path.name, path, _sha256(path)))
+    return read_document(CorpusFile(path.name, path, file_sha256(path)))
 
 
 def test_txt_title_is_first_line_and_duplicates_go(tmp_path):

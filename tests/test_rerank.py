@@ -44,7 +44,8 @@ def test_cross_encoder_orders_the_best_candidates(demo_engine, tiny_cross_encode
     assert [h.chunk_id for h in hits] == expected
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     result = demo_engine.answer(question, retrieval=options)  # the whole answer path runs with it
-    assert result.citations
+    assert not result.abstained, result.evidence
+    assert {c.source for c in result.citations} <= {h.chunk.source for h in hits}
 
 
 def test_a_missing_cross_encoder_folder_says_what_to_do(demo_engine, tmp_path):

@@ -14,17 +14,13 @@ import faiss
 import numpy as np
 import pytest
 
+from qa.build import build_index
+from qa.chunking import embedding_text
 from qa.config import Settings
 from qa.records import Chunk
-from qa.store import (
-    _embedding_text,
-    _flat_index,
-    _ivf_lists,
-    _stored_vectors,
-    _update_vectors,
-    build_index,
-    open_index,
-)
+from qa.store import open_index
+from qa.store.vectors import flat_index, ivf_lists, stored_vectors, update_vectors
+from qa.testing import chunk_store
 from tests.fakes import HashingEncoder
 
 TOPICS = 24
@@ -72,11 +68,13 @@ def corpus(tmp_path):
 
 
 def _index_ids(vectors) -> np.ndarray:
-    return np.sort(_stored_vectors(vectors)[0])
+    return np.sort(stored_vectors(vectors)[0])
 
 
 def _store_ids(index) -> np.ndarray:
-    return np.sort(np.array([row[0] for row in index._db().execute("SELECT id FROM chunks")], dtype=np.int64))
+    return np.sort(
+        np.array([row[0] for row in chunk_store(index).execute("SELECT id FROM chunks")], dtype=np.int64)
+    )
 
 
 def _exact_top(matrix: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int) -> list[set[int]]:
@@ -91,15 +89,17 @@ def test_ivf_build_incremental_changes_and_recall(corpus, tmp_path, settings):
     report = build_index(corpus, index_dir, settings=settings, encoder=encoder, exact_search_max=THRESHOLD)
     index = open_index(index_dir)
     assert report.chunks > 2 * THRESHOLD, "the test corpus must be well past the threshold"
-    assert index.vector_index_type == "ivf-sq8" and index.manifest["vectors"]["dense"] == "ivf-sq8"
+    assert index.vector_index_type == "ivf-sq8" and index.manifest.vectors.dense == "ivf-sq8"
     assert isinstance(index.dense, faiss.IndexIVF) and index.dense.ntotal == index.chunk_count
     np.testing.assert_array_equal(_index_ids(index.dense), _store_ids(index))
 
     # Recall@10 against exact search over the same (unquantised) vectors, for new queries.
-    rows = index._db().execute("SELECT c.id, d.title, c.text FROM chunks c JOIN documents d USING(source)")
+    rows = chunk_store(index).execute(
+        "SELECT c.id, d.title, c.text FROM chunks c JOIN documents d USING(source)"
+    )
     ids, titles, texts = zip(*rows, strict=True)
     exact = TopicEncoder().encode(
-        [_embedding_text(t, Chunk("", 0, 0, 0, x)) for t, x in zip(titles, texts, strict=True)]
+        [embedding_text(t, Chunk("", 0, 0, 0, x)) for t, x in zip(titles, texts, strict=True)]
     )
     rng = random.Random(7)
     questions = [_sentence(rng, rng.randrange(TOPICS)) for _ in range(100)]
@@ -118,7 +118,9 @@ def test_ivf_build_incremental_changes_and_recall(corpus, tmp_path, settings):
     )
 
     # One file changed, one deleted, one added: only their chunks are embedded, nothing stale.
-    old_ids = set(index._db().execute("SELECT id FROM chunks WHERE source IN ('doc0003.txt', 'doc0004.txt')"))
+    old_ids = set(
+        chunk_store(index).execute("SELECT id FROM chunks WHERE source IN ('doc0003.txt', 'doc0004.txt')")
+    )
     (corpus / "doc0003.txt").write_text("Edited\n\nA quokka wombat platypus sentence stands alone here.\n")
     (corpus / "doc0004.txt").unlink()
     (corpus / "new.txt").write_text("Added\n\nThe echidna numbat bilby report arrived today.\n")
@@ -179,23 +181,23 @@ def test_update_vectors_retrains_when_the_corpus_outgrows_its_lists():
         return v / np.linalg.norm(v, axis=1, keepdims=True)
 
     none = np.zeros(0, dtype=np.int64)
-    index = _update_vectors(None, 32, none, np.arange(3000), vectors(3000), 1000)
+    index = update_vectors(None, 32, none, np.arange(3000), vectors(3000), 1000)
     lists = index.nlist
-    assert lists == _ivf_lists(3000)
-    index = _update_vectors(index, 32, np.arange(10), np.arange(3000, 4000), vectors(1000), 1000)
+    assert lists == ivf_lists(3000)
+    index = update_vectors(index, 32, np.arange(10), np.arange(3000, 4000), vectors(1000), 1000)
     assert index.nlist == lists and index.ntotal == 3990
-    index = _update_vectors(index, 32, none, np.arange(4000, 16000), vectors(12000), 1000)
+    index = update_vectors(index, 32, none, np.arange(4000, 16000), vectors(12000), 1000)
     assert index.nlist >= 2 * lists and index.ntotal == 15990, "retrained for the larger corpus"
-    ids = _stored_vectors(index)[0]
+    ids = stored_vectors(index)[0]
     assert sorted(ids.tolist()) == list(range(10, 16000))
-    flat = _update_vectors(_flat_index(32), 32, none, np.arange(5), vectors(5), 1000)
+    flat = update_vectors(flat_index(32), 32, none, np.arange(5), vectors(5), 1000)
     assert not isinstance(flat, faiss.IndexIVF) and flat.ntotal == 5
 
 
 def test_lexical_search_on_a_large_index_scores_common_words_only_with_rare_ones(
     corpus, tmp_path, settings, monkeypatch
 ):
-    import qa.store
+    import qa.store.reader
 
     (corpus / "rare.txt").write_text("Rare\n\nThe quokka delegation arrived in Busan.\n")
     (corpus / "both.txt").write_text("Quokka document\n\nA quokka topic: the document of a quokka.\n")
@@ -204,10 +206,10 @@ def test_lexical_search_on_a_large_index_scores_common_words_only_with_rare_ones
     everything = open_index(tmp_path / "index").search_lexical(terms, 50)
     assert len(everything) == 50, "a small index matches every word"
 
-    monkeypatch.setattr(qa.store, "LEXICAL_POSTINGS_BUDGET", 100)
+    monkeypatch.setattr(qa.store.reader, "LEXICAL_POSTINGS_BUDGET", 100)
     index = open_index(tmp_path / "index")
     assert index.chunk_count > 100
-    assert index._selective_terms(terms) == ["quokka"]
+    assert index.selective_terms(terms) == ["quokka"]
     hits = index.search_lexical(terms, 50)
     assert {c.chunk.source for c in index.chunks([i for i, _ in hits]).values()} == {"rare.txt", "both.txt"}
     # The chunks found score as the whole query scores them: common words count where a

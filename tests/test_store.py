@@ -11,10 +11,11 @@ import json
 import numpy as np
 import pytest
 
+from qa.build import corpus_changes
 from qa.config import Settings
 from qa.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from qa.retrieve import query_terms
-from qa.store import corpus_changes, open_index
+from qa.store import open_index
+from qa.text import query_terms
 from tests.conftest import fake_build
 from tests.fakes import HashingEncoder
 
@@ -169,3 +170,52 @@ def test_readers_keep_their_generation_and_see_the_new_one_after_commit(corpus_c
     assert reader.is_stale()
     assert _lexical_sources(reader, "platypus") == set(), "an open generation never changes"
     assert _lexical_sources(open_index(index_dir), "platypus") == {"new.txt"}
+
+
+MANIFEST_KEYS = {"format", "created", "corpus", "settings", "chunker_version", "dense", "multilingual",
+                 "vectors", "chunks", "documents"}  # fmt: skip
+
+
+def test_the_manifest_format_is_unchanged_and_reads_back_whole(corpus_copy, tmp_path, fake_encoder):
+    from qa.records import Manifest
+
+    fake_build(corpus_copy, tmp_path / "index", fake_encoder)
+    index = open_index(tmp_path / "index")
+    data = json.loads((index.path / "manifest.json").read_text())
+    assert set(data) == MANIFEST_KEYS and data["format"] == 2
+    assert data["dense"] == {"model": fake_encoder.name, "dimension": fake_encoder.dimension}
+    assert data["vectors"] == {"dense": "flat", "multilingual": None} and data["multilingual"] is None
+    assert Manifest.from_json(data).to_json() == data
+    assert index.manifest.build_settings == Settings(model=fake_encoder.name, multilingual=False)
+
+
+def test_a_format_1_manifest_still_reads():
+    """Format 1 kept the document hashes in the manifest and had no vector types."""
+    from qa.records import Manifest, ModelInfo
+
+    old = {"format": 1, "created": "2024-10-01T10:00:00+0000", "corpus": "/corpus",
+           "settings": Settings().build_signature(), "dense": {"model": "m", "dimension": 384},
+           "multilingual": {"model": "u", "dimension": 512}, "chunks": 7,
+           "documents": {"a.txt": "0" * 64, "b.txt": "1" * 64}}  # fmt: skip
+    manifest = Manifest.from_json(old)
+    assert (manifest.documents, manifest.chunks, manifest.chunker_version) == (2, 7, 0)
+    assert manifest.multilingual == ModelInfo("u", 512)
+    assert (manifest.vectors.dense, manifest.vectors.multilingual) == ("flat", "flat")
+
+
+def test_a_build_without_settings_keeps_the_ones_the_index_was_built_with(
+    corpus_copy, tmp_path, fake_encoder
+):
+    from qa.build import build_index, settings_as_built
+
+    index_dir = tmp_path / "index"
+    assert settings_as_built(index_dir) == Settings(), "no index yet: the defaults"
+    custom = Settings(model=fake_encoder.name, multilingual=False, chunk_size=300, chunk_overlap=50)
+    fake_build(corpus_copy, index_dir, fake_encoder, settings=custom)
+    (corpus_copy / "new.txt").write_text("Fresh news\n\nThe quokka delegation arrived in Busan.")
+    report = build_index(corpus_copy, index_dir, encoder=fake_encoder)  # no settings: as built
+    assert report.added == ["new.txt"]
+    assert open_index(index_dir).manifest.build_settings == settings_as_built(index_dir) == custom
+    with pytest.raises(IndexMismatchError, match="chunk_size 300 \\(now 700\\)"):
+        build_index(corpus_copy, index_dir, settings=Settings(model=fake_encoder.name, multilingual=False),
+                    encoder=fake_encoder)  # fmt: skip

@@ -1,0 +1,172 @@
+"""The build: scan → diff → read → chunk → embed → write, incrementally by content hash.
+
+``build_index`` walks a corpus folder through ``corpus`` (which files, their hashes),
+``ingest`` (each file's cleaned text), ``chunking`` (chunks and the text each is embedded
+as), ``embed`` (vectors) and ``store.writer`` (a new generation, published atomically).
+Only new and changed documents are read and embedded; removed ones leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from qa.chunking import CHUNKER_VERSION, chunk_document, embedding_text
+from qa.config import MULTILINGUAL_MODEL, Settings
+from qa.corpus import diff_corpus, scan_corpus
+from qa.embed import Encoder, shared_encoder
+from qa.errors import IndexMismatchError, IndexNotFoundError, QAError
+from qa.ingest import iter_documents
+from qa.records import BuildReport, CorpusChanges, Document, ModelInfo, SkippedFile
+from qa.store.reader import Index, open_index
+from qa.store.vectors import EXACT_SEARCH_MAX
+from qa.store.writer import GenerationWriter, build_lock, new_staging, publish
+
+# (stage, done, total): stages are "scan", "read", "embed", "embed-multilingual", "write".
+BuildProgress = Callable[[str, int, int], None]
+
+
+def settings_as_built(index_dir: str | os.PathLike[str]) -> Settings:
+    """The settings the index in ``index_dir`` was built with, or the defaults when there is
+    no readable index. ``build_index(settings=None)`` builds with these, so a rebuild keeps
+    an index's model and chunking unless told otherwise."""
+    with contextlib.suppress(QAError):  # no usable index: the defaults
+        return open_index(index_dir).manifest.build_settings
+    return Settings()
+
+
+def build_index(
+    corpus_dir: str | os.PathLike[str] = "corpus",
+    index_dir: str | os.PathLike[str] = "index",
+    *,
+    settings: Settings | None = None,
+    full: bool = False,
+    encoder: Encoder | None = None,
+    multilingual_encoder: Encoder | None = None,
+    progress: BuildProgress | None = None,
+    exact_search_max: int | None = None,
+) -> BuildReport:
+    """Bring the index in line with the corpus, embedding only new and changed documents.
+
+    ``settings=None`` builds with the settings the existing index was built with (the
+    defaults for a new one); ``full=True`` rebuilds from scratch. Vector search is exact up
+    to ``exact_search_max`` chunks (default ``EXACT_SEARCH_MAX``) and approximate (IVF)
+    beyond. Raises ``IndexMismatchError`` when the existing index was built with other
+    settings than the ones given, and ``IndexBusyError`` when another build holds the index.
+    """
+    started = time.perf_counter()
+    settings = settings_as_built(index_dir) if settings is None else settings
+    encoder = shared_encoder(settings.model) if encoder is None else encoder
+    if settings.multilingual and multilingual_encoder is None:
+        multilingual_encoder = shared_encoder(MULTILINGUAL_MODEL)
+    report = progress if progress is not None else (lambda stage, done, total: None)
+    directory = Path(index_dir)
+
+    with build_lock(directory):
+        previous = None if full else _open_previous(directory, settings)
+        files, skipped = scan_corpus(corpus_dir)
+        report("scan", len(files), len(files))
+        diff = diff_corpus(files, previous.document_hashes if previous is not None else {})
+        added, changed, removed, unchanged = diff.added, diff.changed, diff.removed, diff.unchanged
+        if previous is not None and not (added or changed or removed):
+            return BuildReport([], [], [], unchanged, skipped, previous.chunk_count, 0,
+                               time.perf_counter() - started)  # fmt: skip
+
+        staging = new_staging(directory)
+        writer = GenerationWriter(
+            staging,
+            previous,
+            exact_search_max=EXACT_SEARCH_MAX if exact_search_max is None else exact_search_max,
+        )
+        for source in changed + removed:
+            writer.remove_document(source)
+        current = {f.source: f for f in files}
+        to_read = [current[s] for s in added + changed]
+        pending: list[tuple[int, str]] = []
+        for done, (file, result) in enumerate(iter_documents(to_read), start=1):
+            if isinstance(result, Exception):
+                skipped.append(SkippedFile(file.source, str(result)))
+            else:
+                pending += stage_document(writer, result, settings)
+            report("read", done, len(to_read))
+        embed_chunks(writer, pending, encoder, multilingual_encoder, report)
+        report("write", 0, 1)
+        manifest = writer.commit(
+            settings=settings,
+            corpus_dir=Path(corpus_dir),
+            dense=_model_info(encoder),
+            multilingual=None if multilingual_encoder is None else _model_info(multilingual_encoder),
+        )
+        publish(directory, staging)
+        report("write", 1, 1)
+
+    skipped_sources = {s.source for s in skipped}
+    return BuildReport(
+        added=[s for s in added if s not in skipped_sources],
+        changed=[s for s in changed if s not in skipped_sources],
+        removed=removed + [s for s in changed if s in skipped_sources],
+        unchanged=unchanged,
+        skipped=skipped,
+        chunks=manifest.chunks,
+        embedded_chunks=len(pending),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def stage_document(writer: GenerationWriter, document: Document, settings: Settings) -> list[tuple[int, str]]:
+    """Chunk ``document`` and store it; return (chunk id, text to embed) for each chunk."""
+    chunks = chunk_document(document, size=settings.chunk_size, overlap=settings.chunk_overlap)
+    ids = writer.add_document(document, chunks)
+    return [(i, embedding_text(document.title, c)) for i, c in zip(ids, chunks, strict=True)]
+
+
+def embed_chunks(
+    writer: GenerationWriter,
+    pending: list[tuple[int, str]],
+    encoder: Encoder,
+    multilingual_encoder: Encoder | None,
+    progress: BuildProgress,
+) -> None:
+    """Embed the staged chunks in each space and bring the writer's vector indexes up to date."""
+    ids = np.array([chunk_id for chunk_id, _ in pending], dtype=np.int64)
+    texts = [text for _, text in pending]
+    spaces = [("dense", encoder, "embed"), ("multilingual", multilingual_encoder, "embed-multilingual")]
+    for space, space_encoder, stage in spaces:
+        if space_encoder is not None:
+            writer.update_vectors(space, ids, _embed(space_encoder, texts, stage, progress))
+
+
+def _embed(encoder: Encoder, texts: list[str], stage: str, progress: BuildProgress) -> np.ndarray:
+    if not texts:
+        return np.zeros((0, encoder.dimension), dtype=np.float32)
+    progress(stage, 0, len(texts))  # the bar (and its ETA) starts before the first block
+    return encoder.encode(texts, progress=lambda done, total: progress(stage, done, total))
+
+
+def _model_info(encoder: Encoder) -> ModelInfo:
+    return ModelInfo(encoder.name, encoder.dimension)
+
+
+def corpus_changes(corpus_dir: str | os.PathLike[str], index: Index) -> CorpusChanges:
+    """What a ``build_index`` of ``corpus_dir`` would add, re-embed and remove."""
+    files, _ = scan_corpus(corpus_dir)
+    return diff_corpus(files, index.document_hashes)
+
+
+def _open_previous(directory: Path, settings: Settings) -> Index | None:
+    try:
+        previous = open_index(directory)
+    except IndexNotFoundError:
+        return None
+    previous.check_settings(settings)
+    if previous.manifest.chunker_version != CHUNKER_VERSION:
+        raise IndexMismatchError(
+            f"The index at '{directory}' was chunked by an older version of qa. "
+            "Run 'qa build --full' to rebuild it."
+        )
+    return previous

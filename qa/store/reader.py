@@ -1,0 +1,341 @@
+"""Reading the on-disk index: one immutable generation, searched from many threads.
+
+Layout of ``index/``::
+
+    CURRENT                 name of the live generation, replaced atomically
+    gen-000007/             one complete, immutable index
+        manifest.json       format, build settings, models, counts, vector index types
+        store.sqlite        documents (text, sha256), chunks (text + offsets), FTS5 lexical index
+        dense.faiss         chunk vectors, ids = chunk ids (``qa.store.vectors``)
+        multilingual.faiss  cross-lingual chunk vectors (when enabled)
+    .staging-*/             a build in progress; never read; removed by the next build
+    .lock                   held by the one running build
+
+``qa.store.writer`` writes a generation aside and switches CURRENT to it; a reader notices
+a new CURRENT and reopens (``Index.is_stale``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import faiss
+import numpy as np
+
+from qa.config import Settings
+from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from qa.records import Chunk, Manifest
+from qa.store.vectors import MMAP_READ_ONLY, index_type, search
+
+FORMAT_VERSION = 2  # 2: per-document hashes live in the chunk store, not the manifest
+READABLE_FORMATS = (1, 2)
+CURRENT = "CURRENT"
+GENERATION = re.compile(r"^gen-(\d{6,})$")
+
+# Postings one lexical search may score in full. FTS5 scores every chunk that holds any
+# query word; at a million chunks a question's common words match a third of them (p50
+# 360 ms). Past this budget the common words only rescore chunks that hold a rare one
+# (``Index.search_lexical``; benchmarks/RESULTS.md, "Lexical search at scale").
+LEXICAL_POSTINGS_BUDGET = 20_000
+_TERM_CACHE_SIZE = 50_000
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as read back from the store, with its document's title and date."""
+
+    id: int
+    chunk: Chunk
+    title: str
+    date: str | None
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    source: str
+    title: str
+    date: str | None
+    chunks: int
+
+
+def read_current(index_dir: Path) -> Path | None:
+    """The live generation's folder, or None when no build has finished yet."""
+    try:
+        name = (index_dir / CURRENT).read_text().strip()
+    except FileNotFoundError:
+        return None
+    if not GENERATION.match(name):
+        raise IndexCorruptError(
+            f"'{index_dir / CURRENT}' is damaged. Run 'qa build --full' to rebuild the index."
+        )
+    return index_dir / name
+
+
+class Index:
+    """A read-only view of one generation. Cheap to search from many threads."""
+
+    def __init__(self, generation: Path) -> None:
+        self.path = generation
+        self.index_dir = generation.parent
+        self.manifest = self._read_manifest()
+        self.dense = self._read_vectors("dense.faiss")
+        self.multilingual = self._read_vectors("multilingual.faiss") if self.manifest.multilingual else None
+        if not (self.path / "store.sqlite").is_file():
+            self._corrupt("its chunk store is missing")
+        self._local = threading.local()
+        self._postings_cache: dict[str, int] = {}
+        self._documents: list[DocumentInfo] | None = None
+        self._documents_lock = threading.Lock()
+        total = self._db().execute("SELECT count(*) FROM chunks").fetchone()[0]
+        if total != self.manifest.chunks:
+            self._corrupt(f"the chunk store holds {total} chunks, the manifest {self.manifest.chunks}")
+
+    def _corrupt(self, why: str) -> NoReturn:
+        raise IndexCorruptError(
+            f"The index at '{self.index_dir}' is damaged: {why}. Run 'qa build --full' to rebuild it."
+        )
+
+    def _read_manifest(self) -> Manifest:
+        try:
+            data = json.loads((self.path / "manifest.json").read_text())
+            readable = data.get("format") in READABLE_FORMATS
+        except (OSError, ValueError, AttributeError) as exc:
+            self._corrupt(f"its manifest cannot be read ({exc.__class__.__name__})")
+        if not readable:
+            raise IndexMismatchError(
+                f"The index at '{self.index_dir}' has format {data.get('format')}, this "
+                f"version of qa reads formats {', '.join(map(str, READABLE_FORMATS))}. "
+                "Run 'qa build --full'."
+            )
+        try:
+            return Manifest.from_json(data)
+        except (ValueError, KeyError, TypeError) as exc:
+            self._corrupt(f"its manifest cannot be read ({exc.__class__.__name__})")
+
+    def _read_vectors(self, name: str) -> faiss.Index:
+        try:
+            vectors = faiss.read_index(str(self.path / name), MMAP_READ_ONLY)
+        except RuntimeError:
+            self._corrupt(f"'{name}' is missing or truncated")
+        if vectors.ntotal != self.manifest.chunks:
+            self._corrupt(f"'{name}' holds {vectors.ntotal} vectors, the manifest {self.manifest.chunks}")
+        return vectors
+
+    def _db(self) -> sqlite3.Connection:
+        # One connection per thread; the file never changes, so it is opened immutable.
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            uri = f"file:{self.path / 'store.sqlite'}?mode=ro&immutable=1"
+            try:
+                db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                db.execute("SELECT 1 FROM chunks LIMIT 1")
+            except sqlite3.DatabaseError as exc:
+                self._corrupt(f"its chunk store cannot be read ({exc})")
+            self._local.db = db
+        return db
+
+    # --- facts about the index ---
+
+    @property
+    def settings(self) -> dict[str, object]:
+        """The build settings the index was built with (``Settings.build_signature()``)."""
+        return dict(self.manifest.settings)
+
+    @property
+    def corpus_dir(self) -> Path:
+        """The corpus folder this index was last built from."""
+        return Path(self.manifest.corpus)
+
+    @property
+    def built_at(self) -> str:
+        return self.manifest.created
+
+    @property
+    def chunk_count(self) -> int:
+        return self.manifest.chunks
+
+    @property
+    def document_hashes(self) -> dict[str, str]:
+        """sha256 of every indexed document, by source (read from the chunk store)."""
+        return dict(self._db().execute("SELECT source, sha256 FROM documents"))
+
+    @property
+    def vector_index_type(self) -> str:
+        """``"flat"`` (exact search) or ``"ivf-sq8"`` (approximate, for large corpora)."""
+        return index_type(self.dense)
+
+    def check_settings(self, settings: Settings) -> None:
+        """Raise ``IndexMismatchError`` unless the index was built with these settings."""
+        built = self.settings
+        wanted = settings.build_signature()
+        if built != wanted:
+            differences = ", ".join(
+                f"{key} {built.get(key)!r} (now {wanted.get(key)!r})"
+                for key in sorted(set(built) | set(wanted))
+                if built.get(key) != wanted.get(key)
+            )
+            raise IndexMismatchError(
+                f"The index at '{self.index_dir}' was built with different settings: "
+                f"{differences}. Run 'qa build --full' to rebuild it."
+            )
+
+    def is_stale(self) -> bool:
+        """True when a newer generation has been committed since this one was opened."""
+        try:
+            return read_current(self.index_dir) != self.path
+        except IndexCorruptError:
+            return False
+
+    def documents(self) -> list[DocumentInfo]:
+        """Every document with its chunk count, by source. Read once per generation (a
+        generation never changes): it takes seconds at a million chunks."""
+        with self._documents_lock:
+            if self._documents is None:
+                rows = self._db().execute(
+                    "SELECT d.source, d.title, d.date, count(c.id) FROM documents d "
+                    "LEFT JOIN chunks c ON c.source = d.source GROUP BY d.source ORDER BY d.source"
+                )
+                self._documents = [DocumentInfo(*row) for row in rows]
+            return list(self._documents)
+
+    def document_text(self, source: str) -> str:
+        row = self._db().execute("SELECT text FROM documents WHERE source = ?", (source,)).fetchone()
+        if row is None:
+            raise KeyError(source)
+        return str(row[0])
+
+    def document_chunks(self, source: str) -> list[StoredChunk]:
+        """The chunks of one document, in order."""
+        rows = self._db().execute(
+            "SELECT c.id, c.source, c.ordinal, c.start, c.end, c.text, d.title, d.date "
+            "FROM chunks c JOIN documents d ON d.source = c.source WHERE c.source = ? ORDER BY c.ordinal",
+            (source,),
+        )
+        return [_stored_chunk(row) for row in rows]
+
+    # --- search ---
+
+    def search_dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        return search(self.dense, vector, k)
+
+    def search_multilingual(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        return [] if self.multilingual is None else search(self.multilingual, vector, k)
+
+    def dense_scores(self, vector: np.ndarray, ids: list[int], *, multilingual: bool = False) -> np.ndarray:
+        """Inner products of ``vector`` with the stored vectors of chunks ``ids``, in order.
+
+        One batched lookup instead of a ``reconstruct`` per chunk. Exact for the flat index;
+        for the 8-bit IVF index within about 0.002 of the exact cosine.
+        """
+        vectors = self.multilingual if multilingual else self.dense
+        if vectors is None or not ids:
+            return np.zeros(len(ids), dtype=np.float32)
+        stored = vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+        return np.asarray(stored @ np.asarray(vector, dtype=np.float32), dtype=np.float32)
+
+    def search_lexical(self, terms: list[str], k: int) -> list[tuple[int, float]]:
+        """BM25 over chunk text and title; ``terms`` are ORed. Higher score is better.
+
+        On a large index, scoring every chunk that holds a common word is what costs (FTS5
+        scores each match). There the search runs as two bounded queries: the rarest terms
+        whose postings fit ``LEXICAL_POSTINGS_BUDGET`` alone, and those rare terms AND the
+        common ones. A chunk's best score of the two is its BM25 for the whole query (the
+        idf of each word is over the whole index either way); only chunks holding none of
+        the rare terms are left out.
+        """
+        if not terms:
+            return []
+        rare = terms
+        if len(terms) > 1 and self.chunk_count > LEXICAL_POSTINGS_BUDGET:
+            rare = self.selective_terms(terms)
+        common = [term for term in terms if term not in rare]
+        matched = " OR ".join(_phrase(term) for term in rare)
+        scores = dict(self._bm25(matched, k))
+        if common:
+            both = f"({matched}) AND ({' OR '.join(_phrase(term) for term in common)})"
+            for rowid, score in self._bm25(both, k):
+                scores[rowid] = max(score, scores.get(rowid, score))
+        return sorted(scores.items(), key=lambda item: -item[1])[:k]
+
+    def _bm25(self, match: str, k: int) -> list[tuple[int, float]]:
+        rows = self._db().execute(
+            "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+            "ORDER BY bm25(chunks_fts) LIMIT ?",
+            (match, k),
+        )
+        return [(int(rowid), float(score)) for rowid, score in rows]
+
+    def selective_terms(self, terms: list[str]) -> list[str]:
+        """The rarest ``terms`` whose postings add up to the budget, in their given order."""
+        counted = sorted((self._postings(term), n) for n, term in enumerate(terms))
+        kept: set[int] = set()
+        total = 0
+        for postings, n in counted:
+            if kept and total + postings > LEXICAL_POSTINGS_BUDGET:
+                break
+            kept.add(n)
+            total += postings
+        return [term for n, term in enumerate(terms) if n in kept]
+
+    def _postings(self, term: str) -> int:
+        """How many chunks hold ``term``, counted up to just past the budget (cheap: a
+        capped count reads at most that many postings)."""
+        count = self._postings_cache.get(term)
+        if count is None:
+            (count,) = (
+                self._db()
+                .execute(
+                    "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)",
+                    (_phrase(term), LEXICAL_POSTINGS_BUDGET + 1),
+                )
+                .fetchone()
+            )
+            if len(self._postings_cache) >= _TERM_CACHE_SIZE:
+                self._postings_cache.clear()
+            self._postings_cache[term] = count
+        return int(count)
+
+    def chunks(self, ids: list[int]) -> dict[int, StoredChunk]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._db().execute(
+            "SELECT c.id, c.source, c.ordinal, c.start, c.end, c.text, d.title, d.date "
+            f"FROM chunks c JOIN documents d ON d.source = c.source WHERE c.id IN ({marks})",
+            ids,
+        )
+        return {row[0]: _stored_chunk(row) for row in rows}
+
+
+def _stored_chunk(row: tuple[Any, ...]) -> StoredChunk:
+    return StoredChunk(row[0], Chunk(row[1], row[2], row[3], row[4], row[5]), row[6], row[7])
+
+
+def _phrase(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def open_index(index_dir: str | os.PathLike[str] = "index", *, settings: Settings | None = None) -> Index:
+    """Open the live generation; with ``settings``, also check it was built with them."""
+    directory = Path(index_dir)
+    generation = read_current(directory)
+    if generation is None:
+        raise IndexNotFoundError(
+            f"No index at '{directory}'. Run 'qa build' to build it from your corpus folder."
+        )
+    if not generation.is_dir():
+        raise IndexCorruptError(
+            f"The index at '{directory}' names a missing generation '{generation.name}'. "
+            "Run 'qa build --full' to rebuild it."
+        )
+    index = Index(generation)
+    if settings is not None:
+        index.check_settings(settings)
+    return index

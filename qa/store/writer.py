@@ -1,0 +1,212 @@
+"""Writing the on-disk index: a generation staged aside, fsynced, then published.
+
+A build copies the live generation into a staging folder, applies the changes there,
+fsyncs, renames it to the next generation and only then points CURRENT at it. A crash at
+any moment leaves CURRENT naming a whole generation, so readers never see a half-written
+index. The writer stores what it is given (documents with their chunks, vectors by chunk
+id); reading, chunking and embedding are the build's (``qa.build``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from qa.chunking import CHUNKER_VERSION
+from qa.config import Settings
+from qa.errors import IndexBusyError, IndexCorruptError
+from qa.records import Chunk, Document, Manifest, ModelInfo, VectorTypes
+from qa.store.reader import CURRENT, FORMAT_VERSION, GENERATION, Index, read_current
+from qa.store.vectors import EXACT_SEARCH_MAX, index_type, update_vectors
+
+SCHEMA = """
+CREATE TABLE documents (
+    source TEXT PRIMARY KEY, sha256 TEXT NOT NULL, title TEXT NOT NULL, date TEXT,
+    text TEXT NOT NULL);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL);
+CREATE INDEX chunks_by_source ON chunks(source, ordinal);
+CREATE VIRTUAL TABLE chunks_fts USING fts5(
+    title, text, content='', tokenize='porter unicode61 remove_diacritics 2');
+"""
+VECTOR_SPACES = ("dense", "multilingual")  # each is stored as <space>.faiss
+
+
+def fsync(path: Path) -> None:
+    """Flush a file's or a folder's contents to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def build_lock(directory: Path) -> Iterator[None]:
+    """Hold the index's build lock, or raise ``IndexBusyError`` when another build has it.
+    Staging folders found then were left by a build that crashed: they are removed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexBusyError(
+                f"Another 'qa build' is writing the index at '{directory}'. "
+                "Wait for it to finish, then run this build again."
+            ) from None
+        for stale in directory.glob(".staging-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        yield
+
+
+def new_staging(directory: Path) -> Path:
+    """An empty staging folder for this build; call it holding ``build_lock``."""
+    staging = directory / f".staging-{os.getpid()}"
+    staging.mkdir()
+    return staging
+
+
+class GenerationWriter:
+    """Applies one build's changes to a copy of the previous generation in ``staging``."""
+
+    def __init__(
+        self, staging: Path, previous: Index | None, *, exact_search_max: int = EXACT_SEARCH_MAX
+    ) -> None:
+        self.staging = staging
+        self.exact_search_max = exact_search_max
+        self._vectors: dict[str, faiss.Index | None] = dict.fromkeys(VECTOR_SPACES)
+        self._updated: set[str] = set()
+        if previous is None:
+            self.db = sqlite3.connect(staging / "store.sqlite")
+            self.db.executescript(SCHEMA)
+        else:
+            shutil.copyfile(previous.path / "store.sqlite", staging / "store.sqlite")
+            self.db = sqlite3.connect(staging / "store.sqlite")
+            # Read into memory, not cloned: the reader's copy is a read-only memory map, and
+            # a clone would share it.
+            self._vectors["dense"] = faiss.read_index(str(previous.path / "dense.faiss"))
+            if previous.multilingual is not None:
+                self._vectors["multilingual"] = faiss.read_index(str(previous.path / "multilingual.faiss"))
+        self.db.execute("PRAGMA journal_mode = OFF")  # staging is thrown away if the build fails
+        self.db.execute("PRAGMA synchronous = OFF")  # commit() fsyncs the finished file
+        # AUTOINCREMENT: chunk ids are never reused, so a removed chunk's vector id is gone.
+        row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'chunks'").fetchone()
+        self._next_id = 1 if row is None else int(row[0]) + 1
+        self.removed: list[int] = []  # chunk ids whose vectors go
+
+    def remove_document(self, source: str) -> None:
+        """Remove a document, its chunks and their lexical entries; its vectors go when the
+        vectors are updated."""
+        (title,) = self.db.execute("SELECT title FROM documents WHERE source = ?", (source,)).fetchone()
+        rows = self.db.execute("SELECT id, text FROM chunks WHERE source = ?", (source,)).fetchall()
+        self.db.executemany(
+            "INSERT INTO chunks_fts(chunks_fts, rowid, title, text) VALUES('delete', ?, ?, ?)",
+            [(chunk_id, title, text) for chunk_id, text in rows],
+        )
+        self.removed.extend(row[0] for row in rows)
+        self.db.execute("DELETE FROM chunks WHERE source = ?", (source,))
+        self.db.execute("DELETE FROM documents WHERE source = ?", (source,))
+
+    def add_document(self, document: Document, chunks: Sequence[Chunk]) -> list[int]:
+        """Store a document and its chunks (text and lexical index); return the chunk ids,
+        which its vectors must be given under."""
+        self.db.execute(
+            "INSERT INTO documents(source, sha256, title, date, text) VALUES (?, ?, ?, ?, ?)",
+            (document.source, document.sha256, document.title, document.date, document.text),
+        )
+        ids = list(range(self._next_id, self._next_id + len(chunks)))
+        self._next_id += len(chunks)
+        self.db.executemany(
+            "INSERT INTO chunks(id, source, ordinal, start, end, text) VALUES (?, ?, ?, ?, ?, ?)",
+            [(i, c.source, c.ordinal, c.start, c.end, c.text) for i, c in zip(ids, chunks, strict=True)],
+        )
+        self.db.executemany(
+            "INSERT INTO chunks_fts(rowid, title, text) VALUES (?, ?, ?)",
+            [(i, document.title, c.text) for i, c in zip(ids, chunks, strict=True)],
+        )
+        return ids
+
+    def update_vectors(self, space: str, ids: np.ndarray, embeddings: np.ndarray) -> None:
+        """Bring the ``space`` vector index up to date: the removed documents' vectors go,
+        ``embeddings`` (one row per id in ``ids``) come in. Once per space and build."""
+        self._vectors[space] = update_vectors(
+            self._vectors[space],
+            embeddings.shape[1],
+            np.array(self.removed, dtype=np.int64),
+            np.asarray(ids, dtype=np.int64),
+            embeddings,
+            self.exact_search_max,
+        )
+        self._updated.add(space)
+
+    def commit(
+        self, *, settings: Settings, corpus_dir: Path, dense: ModelInfo, multilingual: ModelInfo | None
+    ) -> Manifest:
+        """Write the vector indexes and the manifest next to the finished chunk store, and
+        fsync the lot. ``dense`` and ``multilingual`` name the encoders of each space."""
+        models = {"dense": dense, "multilingual": multilingual}
+        for space, model in models.items():
+            if model is not None and space not in self._updated:  # nothing new to embed
+                self.update_vectors(space, np.zeros(0, np.int64), np.zeros((0, model.dimension), np.float32))
+        (documents,) = self.db.execute("SELECT count(*) FROM documents").fetchone()
+        self.db.commit()
+        self.db.close()
+        written: dict[str, faiss.Index] = {}
+        for space, model in models.items():
+            vectors = self._vectors[space]
+            if model is not None and vectors is not None:
+                faiss.write_index(vectors, str(self.staging / f"{space}.faiss"))
+                written[space] = vectors
+        chunks = written["dense"]
+        manifest = Manifest(
+            format=FORMAT_VERSION,
+            created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            corpus=str(corpus_dir.resolve()),
+            settings=settings.build_signature(),
+            chunker_version=CHUNKER_VERSION,
+            dense=dense,
+            multilingual=multilingual,
+            vectors=VectorTypes(
+                dense=index_type(chunks),
+                multilingual=index_type(written["multilingual"]) if "multilingual" in written else None,
+            ),
+            chunks=int(chunks.ntotal),
+            documents=int(documents),
+        )
+        (self.staging / "manifest.json").write_text(json.dumps(manifest.to_json(), indent=1))
+        for path in self.staging.iterdir():
+            fsync(path)
+        fsync(self.staging)
+        return manifest
+
+
+def publish(directory: Path, staging: Path) -> Path:
+    """Make ``staging`` the live generation; keep the one before it for open readers."""
+    try:
+        live = read_current(directory)
+    except IndexCorruptError:
+        live = None
+    numbers = [int(m.group(1)) for p in directory.iterdir() if (m := GENERATION.match(p.name))]
+    generation = directory / f"gen-{max(numbers, default=0) + 1:06d}"
+    staging.rename(generation)
+    pointer = directory / f".{CURRENT}.tmp"
+    pointer.write_text(generation.name + "\n")
+    fsync(pointer)
+    os.replace(pointer, directory / CURRENT)
+    fsync(directory)
+    keep = {generation.name, live.name if live is not None else ""}
+    for old in directory.glob("gen-*"):
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+    return generation
