@@ -25,13 +25,27 @@ class CorpusFile:
 
 @dataclass(frozen=True)
 class Document:
-    """A cleaned document. ``source`` is its path relative to the corpus folder."""
+    """A cleaned document. ``source`` is its path relative to the corpus folder.
+
+    ``sections`` holds (offset, heading) for each heading and ``pages`` (offset, page, ocr)
+    where each page starts, offsets into ``text`` (pages only for PDFs; ``ocr`` marks text
+    recognised from a page's image). ``raw_chars`` is how much text the reader found
+    before cleaning removed furniture.
+    """
 
     source: str
     title: str
     text: str
     sha256: str
     date: str | None = None
+    sections: tuple[tuple[int, str], ...] = ()
+    pages: tuple[tuple[int, int, bool], ...] = ()
+    raw_chars: int = 0
+
+    def __post_init__(self) -> None:
+        # A document that crossed a process boundary as JSON comes back with lists.
+        object.__setattr__(self, "sections", tuple((int(o), str(h)) for o, h in self.sections))
+        object.__setattr__(self, "pages", tuple((int(o), int(p), bool(r)) for o, p, r in self.pages))
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,22 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class CleaningNote:
+    """How much of a file's text cleaning kept: ``raw_chars`` read, ``kept_chars`` indexed."""
+
+    source: str
+    raw_chars: int
+    kept_chars: int
+
+    @property
+    def kept_share(self) -> float:
+        return 1.0 if self.raw_chars <= 0 else min(1.0, self.kept_chars / self.raw_chars)
+
+
+@dataclass(frozen=True)
 class SkippedFile:
+    """A corpus file a build could not use: not indexed, reported with the reason."""
+
     source: str
     reason: str
 
@@ -71,6 +100,8 @@ class BuildReport(CorpusChanges):
     chunks: int
     embedded_chunks: int
     seconds: float
+    # Documents read by this build whose cleaning removed more than a small share of text.
+    cleaned: list[CleaningNote] = field(default_factory=list)
 
     def summary(self) -> str:
         return (
@@ -81,9 +112,7 @@ class BuildReport(CorpusChanges):
 
 
 @dataclass(frozen=True)
-class ModelInfo:
-    """An encoder as the manifest records it."""
-
+class ModelInfo:  # an encoder, as the manifest records it
     model: str
     dimension: int
 
@@ -173,6 +202,9 @@ class Citation:
     end: int
     score: float
     date: str | None = None
+    page: int | None = None  # 1-based page of the excerpt's start (PDFs), else None
+    section: str | None = None  # the nearest heading before the excerpt
+    ocr: bool = False  # the excerpt was recognised from a scanned page
 
 
 @dataclass(frozen=True)
