@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: chat test lint install install-test browser screenshot
+.PHONY: chat test lint install install-test browser ocr screenshot
 
 # torch is installed first and pinned: an unpinned torch resolves to a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -33,7 +33,14 @@ lint: install-test
 	$(VENV)/bin/ruff format --check qa tests benchmarks
 	$(VENV)/bin/mypy qa
 
-test: install-test browser lint
+# Scanned PDFs are read with the tesseract OCR engine (English and Korean), also from Debian;
+# the OCR test needs it.
+ocr:
+	@tesseract --list-langs 2>/dev/null | grep -qx kor || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq tesseract-ocr tesseract-ocr-kor >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq tesseract-ocr tesseract-ocr-kor >/dev/null; fi; }
+
+test: install-test browser ocr lint
 	$(VENV)/bin/pytest
 
 # Refreshes the README's picture of the chat (a plain test run writes its screenshot to a

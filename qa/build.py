@@ -11,24 +11,27 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from qa.chunking import CHUNKER_VERSION, chunk_document, embedding_text
+from qa.cleaning import corpus_furniture, edge_keys, remove_corpus_furniture
 from qa.config import MULTILINGUAL_MODEL, Settings
 from qa.corpus import diff_corpus, scan_corpus
 from qa.embed import Encoder, shared_encoder
 from qa.errors import IndexMismatchError, IndexNotFoundError, QAError
 from qa.ingest import iter_documents
-from qa.records import BuildReport, CorpusChanges, Document, ModelInfo, SkippedFile
+from qa.records import BuildReport, CleaningNote, CorpusChanges, Document, ModelInfo, SkippedFile
 from qa.store.reader import Index, open_index
 from qa.store.vectors import EXACT_SEARCH_MAX
 from qa.store.writer import GenerationWriter, build_lock, new_staging, publish
 
 # (stage, done, total): stages are "scan", "read", "embed", "embed-multilingual", "write".
 BuildProgress = Callable[[str, int, int], None]
+# A document whose cleaning removed more than this share of its text is named in the report.
+REPORTED_REMOVAL = 0.1
 
 
 def settings_as_built(index_dir: str | os.PathLike[str]) -> Settings:
@@ -87,13 +90,33 @@ def build_index(
             writer.remove_document(source)
         current = {f.source: f for f in files}
         to_read = [current[s] for s in added + changed]
-        pending: list[tuple[int, str]] = []
+        documents: list[Document] = []
         for done, (file, result) in enumerate(iter_documents(to_read), start=1):
             if isinstance(result, Exception):
                 skipped.append(SkippedFile(file.source, str(result)))
             else:
-                pending += stage_document(writer, result, settings)
+                documents.append(result)
             report("read", done, len(to_read))
+        furniture, refreshed = _corpus_furniture(previous, unchanged, documents)
+        for source in refreshed:  # their shared furniture changed with this build's documents
+            writer.remove_document(source)
+        for file, result in iter_documents([current[s] for s in refreshed]):
+            if isinstance(result, Exception):
+                skipped.append(SkippedFile(file.source, str(result)))
+            else:
+                documents.append(result)
+        changed = sorted(changed + refreshed)
+        unchanged = [s for s in unchanged if s not in set(refreshed)]
+        pending: list[tuple[int, str]] = []
+        cleaned: list[CleaningNote] = []
+        for document in documents:
+            keys = edge_keys(document.text)
+            removed_keys = sorted(set(keys) & furniture)
+            stripped = remove_corpus_furniture(document, furniture) if removed_keys else document
+            pending += stage_document(writer, stripped, settings, edge_keys=keys, furniture=removed_keys)
+            note = CleaningNote(document.source, document.raw_chars, len(stripped.text))
+            if note.kept_share < 1 - REPORTED_REMOVAL:
+                cleaned.append(note)
         embed_chunks(writer, pending, encoder, multilingual_encoder, report)
         report("write", 0, 1)
         manifest = writer.commit(
@@ -115,13 +138,37 @@ def build_index(
         chunks=manifest.chunks,
         embedded_chunks=len(pending),
         seconds=time.perf_counter() - started,
+        cleaned=sorted(cleaned, key=lambda note: note.kept_share),
     )
 
 
-def stage_document(writer: GenerationWriter, document: Document, settings: Settings) -> list[tuple[int, str]]:
-    """Chunk ``document`` and store it; return (chunk id, text to embed) for each chunk."""
+def _corpus_furniture(
+    previous: Index | None, unchanged: list[str], documents: list[Document]
+) -> tuple[set[str], list[str]]:
+    """The edge paragraphs shared by enough documents to be the corpus's furniture, and the
+    unchanged documents whose share of it changed (they are cleaned again; their content
+    hashes, and so their identity in the index, stay as they are)."""
+    stored = previous.edges() if previous is not None else {}
+    kept = {source: stored[source] for source in unchanged if source in stored}
+    keys = {source: edge for source, (edge, _) in kept.items()}
+    keys.update((d.source, edge_keys(d.text)) for d in documents)
+    furniture = corpus_furniture(keys)
+    refreshed = sorted(s for s, (edge, removed) in kept.items() if sorted(set(edge) & furniture) != removed)
+    return furniture, refreshed
+
+
+def stage_document(
+    writer: GenerationWriter,
+    document: Document,
+    settings: Settings,
+    *,
+    edge_keys: Sequence[str] = (),
+    furniture: Sequence[str] = (),
+) -> list[tuple[int, str]]:
+    """Chunk ``document`` and store it; return (chunk id, text to embed) for each chunk.
+    ``edge_keys`` and ``furniture`` are recorded for the next build's furniture check."""
     chunks = chunk_document(document, size=settings.chunk_size, overlap=settings.chunk_overlap)
-    ids = writer.add_document(document, chunks)
+    ids = writer.add_document(document, chunks, edge_keys=edge_keys, furniture=furniture)
     return [(i, embedding_text(document.title, c)) for i, c in zip(ids, chunks, strict=True)]
 
 

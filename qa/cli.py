@@ -80,8 +80,25 @@ def cmd_build(args: argparse.Namespace) -> int:
         bar.close()
     for skipped in report.skipped:
         print(f"skipped {skipped.source}: {skipped.reason}", file=sys.stderr)
+    for note in report.cleaned:
+        print(_cleaning_line(note.source, note.raw_chars, note.kept_chars), file=sys.stderr)
     print(report.summary())
     return 0
+
+
+# A document that keeps less than this share of its text after cleaning is called out.
+_MOSTLY_REMOVED = 0.5
+
+
+def _cleaning_line(source: str, raw_chars: int, kept_chars: int) -> str:
+    kept = 1.0 if raw_chars <= 0 else min(1.0, kept_chars / raw_chars)
+    line = (
+        f"cleaned {source}: kept {kept_chars:,} of {raw_chars:,} characters ({kept:.0%}), "
+        f"removed {max(0, raw_chars - kept_chars):,} as page furniture"
+    )
+    if kept < _MOSTLY_REMOVED:
+        line += " — most of its text was removed; check that this file is what you meant to index"
+    return line
 
 
 def _print_json(data: object) -> None:
@@ -94,7 +111,11 @@ def _print_json(data: object) -> None:
 def _print_citations(citations: list[Citation]) -> None:
     for n, c in enumerate(citations, start=1):
         dated = f", {c.date}" if c.date else ""
-        print(f"\n[{n}] {c.title} ({c.source}{dated}; chars {c.start}-{c.end}; score {c.score:.3f})")
+        page = "" if c.page is None else f", page {c.page}" + (" (OCR)" if c.ocr else "")
+        section = f", section “{c.section}”" if c.section else ""
+        print(
+            f"\n[{n}] {c.title} ({c.source}{page}{section}{dated}; chars {c.start}-{c.end}; score {c.score:.3f})"
+        )
         print(f"    {c.excerpt}")
 
 
@@ -191,6 +212,16 @@ def cmd_info(args: argparse.Namespace) -> int:
     settings = index.manifest.build_settings
     print(f"chunking:   {settings.chunk_size} chars, overlap {settings.chunk_overlap}")
     print(f"documents:  {len(documents)}, chunks: {index.chunk_count}")
+    if args.documents:
+        for document in documents:
+            share = document.kept_share
+            kept = "kept share unknown (indexed by an older qa)" if share is None else f"kept {share:.0%}"
+            warning = (
+                "  — most of its text was removed as furniture"
+                if share is not None and share < _MOSTLY_REMOVED
+                else ""
+            )
+            print(f"  {document.source}: {document.chunks} chunks, {kept}{warning}")
     if corpus.is_dir():
         changes = corpus_changes(corpus, index)
         pending = [("added", changes.added), ("changed", changes.changed), ("removed", changes.removed)]
@@ -349,6 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = with_index(verbs.add_parser("info", help="model, counts, and documents changed since the build"))
     info.add_argument("--corpus", help="corpus folder to compare (default: the one last built)")
+    info.add_argument(
+        "--documents",
+        action="store_true",
+        help="list each document with its chunks and the share of text kept",
+    )
     info.set_defaults(run=cmd_info)
 
     serve = with_index(verbs.add_parser("serve", help="start the web chat (builds the index if missing)"))

@@ -179,6 +179,7 @@ class Engine:
             result,
             question=question,  # as the user gave it; ``query`` is what was searched
             query=text,
+            citations=index.locate(result.citations),
             timings_ms={
                 "retrieve": round(1000 * (searched - started), 1),
                 "compose": round(1000 * (done - searched), 1),

@@ -133,6 +133,10 @@ def sources_html(answer: Answer, index: Index | None) -> str:
             except KeyError:  # removed by a rebuild since the answer was composed
                 document = None
         meta = [f"<code>{_h(citation.source)}</code>"]
+        if citation.page is not None:
+            meta.append(f"page {citation.page}" + (" (OCR)" if citation.ocr else ""))
+        if citation.section:
+            meta.append(f"§ {_h(citation.section)}")
         if citation.date:
             meta.append(_h(citation.date))
         meta.append(f"score {citation.score:.3f}")
@@ -247,7 +251,8 @@ class _App:
         """Answer a question from the documents, with citations.
 
         Returns {text, abstained, query, citations}: ``text`` has [n] markers indexing
-        ``citations`` (1-based; each has source, title, excerpt, start, end, score, date).
+        ``citations`` (1-based; each has source, title, excerpt, start, end, score, date,
+        page, section, ocr).
         ``k`` is the number of passages to retrieve; 0 uses the default.
         """
         try:

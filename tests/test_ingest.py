@@ -9,7 +9,7 @@ import pytest
 
 from qa.corpus import file_sha256, load_documents
 from qa.errors import CorpusError
-from qa.ingest import clean_paragraphs, find_date, read_document
+from qa.ingest import find_date, read_document
 from qa.records import CorpusFile
 from tests.conftest import CORPUS
 
@@ -173,14 +173,17 @@ def test_seed_articles_lose_their_noise_and_keep_their_content():
     assert dated.date == "2024-10-02"
 
 
-def test_long_paragraph_mentioning_subscriptions_is_content():
+def test_long_paragraph_mentioning_subscriptions_is_content(tmp_path):
     paragraph = (
         "The streaming company said its subscription revenue rose by a fifth last year, as "
         "viewers in Asia signed on in record numbers and the firm expanded into six new markets "
         "across the region, adding local dramas, sports rights and a cheaper plan with adverts "
         "that analysts expect to lift margins further in the coming year."
     )
-    assert clean_paragraphs(["Title", paragraph]) == ["Title", paragraph]
+    path = tmp_path / "streaming.txt"
+    path.write_text(f"Title\n{paragraph}\nSubscribe\nLog in\n{paragraph.replace('fifth', 'sixth')}\n")
+    text = _read(path).text
+    assert paragraph in text and paragraph.replace("fifth", "sixth") in text
 
 
 def test_find_date_formats():

@@ -17,12 +17,14 @@ a new CURRENT and reopens (``Index.is_stale``).
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
 import sqlite3
 import threading
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -31,11 +33,13 @@ import numpy as np
 
 from qa.config import Settings
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from qa.records import Chunk, Manifest
+from qa.records import Chunk, Citation, Manifest
 from qa.store.vectors import MMAP_READ_ONLY, index_type, search
 
-FORMAT_VERSION = 2  # 2: per-document hashes live in the chunk store, not the manifest
-READABLE_FORMATS = (1, 2)
+# 2: per-document hashes live in the chunk store, not the manifest; 3: a layout table
+# (sections, pages, characters before and after cleaning, corpus furniture removed).
+FORMAT_VERSION = 3
+READABLE_FORMATS = (1, 2, 3)
 CURRENT = "CURRENT"
 GENERATION = re.compile(r"^gen-(\d{6,})$")
 
@@ -45,6 +49,7 @@ GENERATION = re.compile(r"^gen-(\d{6,})$")
 # (``Index.search_lexical``; benchmarks/RESULTS.md, "Lexical search at scale").
 LEXICAL_POSTINGS_BUDGET = 20_000
 _TERM_CACHE_SIZE = 50_000
+_LAYOUT_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,38 @@ class StoredChunk:
 
 @dataclass(frozen=True)
 class DocumentInfo:
+    """An indexed document. ``raw_chars`` (text its reader found) and ``kept_chars`` (text
+    kept after cleaning) are None for documents indexed before format 3."""
+
     source: str
     title: str
     date: str | None
     chunks: int
+    raw_chars: int | None = None
+    kept_chars: int | None = None
+
+    @property
+    def kept_share(self) -> float | None:
+        if self.raw_chars is None or self.kept_chars is None:
+            return None
+        return 1.0 if self.raw_chars <= 0 else min(1.0, self.kept_chars / self.raw_chars)
+
+
+@dataclass(frozen=True)
+class DocumentLayout:
+    """Where a document's sections and pages start in its cleaned text."""
+
+    sections: tuple[tuple[int, str], ...] = ()
+    pages: tuple[tuple[int, int, bool], ...] = ()
+
+    def section_at(self, offset: int) -> str | None:
+        n = bisect.bisect_right([start for start, _ in self.sections], offset)
+        return self.sections[n - 1][1] if n else None
+
+    def page_at(self, offset: int) -> tuple[int, bool] | None:
+        """(1-based page, whether it was OCR'd) of the text at ``offset``, or None."""
+        n = bisect.bisect_right([start for start, _, _ in self.pages], offset)
+        return (self.pages[n - 1][1], self.pages[n - 1][2]) if n else None
 
 
 def read_current(index_dir: Path) -> Path | None:
@@ -93,6 +126,8 @@ class Index:
         self._postings_cache: dict[str, int] = {}
         self._documents: list[DocumentInfo] | None = None
         self._documents_lock = threading.Lock()
+        self._layouts: dict[str, DocumentLayout] = {}
+        self._layout_table: bool | None = None
         total = self._db().execute("SELECT count(*) FROM chunks").fetchone()[0]
         if total != self.manifest.chunks:
             self._corrupt(f"the chunk store holds {total} chunks, the manifest {self.manifest.chunks}")
@@ -198,12 +233,72 @@ class Index:
         generation never changes): it takes seconds at a million chunks."""
         with self._documents_lock:
             if self._documents is None:
+                layout = "l.raw_chars, l.kept_chars" if self._has_layout() else "NULL, NULL"
+                joined = "LEFT JOIN layout l ON l.source = d.source " if self._has_layout() else ""
                 rows = self._db().execute(
-                    "SELECT d.source, d.title, d.date, count(c.id) FROM documents d "
-                    "LEFT JOIN chunks c ON c.source = d.source GROUP BY d.source ORDER BY d.source"
+                    f"SELECT d.source, d.title, d.date, count(c.id), {layout} FROM documents d "
+                    f"LEFT JOIN chunks c ON c.source = d.source {joined}GROUP BY d.source ORDER BY d.source"
                 )
                 self._documents = [DocumentInfo(*row) for row in rows]
             return list(self._documents)
+
+    def _has_layout(self) -> bool:
+        # Indexes of format 1 and 2 have no layout table.
+        if self._layout_table is None:
+            row = self._db().execute("SELECT 1 FROM sqlite_master WHERE name = 'layout'").fetchone()
+            self._layout_table = row is not None
+        return self._layout_table
+
+    def layout(self, source: str) -> DocumentLayout:
+        """Where ``source``'s sections and pages start (empty for documents without any)."""
+        with self._documents_lock:
+            cached = self._layouts.get(source)
+        if cached is not None:
+            return cached
+        row = None
+        if self._has_layout():
+            row = (
+                self._db()
+                .execute("SELECT sections, pages FROM layout WHERE source = ?", (source,))
+                .fetchone()
+            )
+        layout = (
+            DocumentLayout()
+            if row is None
+            else DocumentLayout(
+                tuple((int(o), str(h)) for o, h in json.loads(row[0])),
+                tuple((int(o), int(p), bool(r)) for o, p, r in json.loads(row[1])),
+            )
+        )
+        with self._documents_lock:
+            if len(self._layouts) >= _LAYOUT_CACHE_SIZE:
+                self._layouts.clear()
+            self._layouts[source] = layout
+        return layout
+
+    def locate(self, citations: Sequence[Citation]) -> list[Citation]:
+        """``citations`` with the page and section each excerpt starts in."""
+        located = []
+        for citation in citations:
+            layout = self.layout(citation.source)
+            page = layout.page_at(citation.start)
+            located.append(
+                replace(
+                    citation,
+                    page=None if page is None else page[0],
+                    ocr=page is not None and page[1],
+                    section=layout.section_at(citation.start),
+                )
+            )
+        return located
+
+    def edges(self) -> dict[str, tuple[list[str], list[str]]]:
+        """For the build: each document's edge-paragraph keys and those removed as corpus
+        furniture. Documents indexed before format 3 are absent."""
+        if not self._has_layout():
+            return {}
+        rows = self._db().execute("SELECT source, edge_keys, furniture FROM layout")
+        return {source: (json.loads(keys), json.loads(removed)) for source, keys, removed in rows}
 
     def document_text(self, source: str) -> str:
         row = self._db().execute("SELECT text FROM documents WHERE source = ?", (source,)).fetchone()

@@ -40,6 +40,15 @@ CREATE INDEX chunks_by_source ON chunks(source, ordinal);
 CREATE VIRTUAL TABLE chunks_fts USING fts5(
     title, text, content='', tokenize='porter unicode61 remove_diacritics 2');
 """
+# Format 3: where each document's sections and pages start in its text, how much text its
+# reader found before cleaning, and its edge paragraphs' keys with those removed as corpus
+# furniture (JSON lists). An index of an older format gains the table when a build next
+# writes it; documents carried over from it have no row until they are read again.
+LAYOUT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS layout (
+    source TEXT PRIMARY KEY, raw_chars INTEGER NOT NULL, kept_chars INTEGER NOT NULL, sections TEXT NOT NULL,
+    pages TEXT NOT NULL, edge_keys TEXT NOT NULL, furniture TEXT NOT NULL);
+"""
 VECTOR_SPACES = ("dense", "multilingual")  # each is stored as <space>.faiss
 
 
@@ -89,10 +98,11 @@ class GenerationWriter:
         self._updated: set[str] = set()
         if previous is None:
             self.db = sqlite3.connect(staging / "store.sqlite")
-            self.db.executescript(SCHEMA)
+            self.db.executescript(SCHEMA + LAYOUT_SCHEMA)
         else:
             shutil.copyfile(previous.path / "store.sqlite", staging / "store.sqlite")
             self.db = sqlite3.connect(staging / "store.sqlite")
+            self.db.executescript(LAYOUT_SCHEMA)  # migrates an index of format 1 or 2
             # Read into memory, not cloned: the reader's copy is a read-only memory map, and
             # a clone would share it.
             self._vectors["dense"] = faiss.read_index(str(previous.path / "dense.faiss"))
@@ -117,13 +127,35 @@ class GenerationWriter:
         self.removed.extend(row[0] for row in rows)
         self.db.execute("DELETE FROM chunks WHERE source = ?", (source,))
         self.db.execute("DELETE FROM documents WHERE source = ?", (source,))
+        self.db.execute("DELETE FROM layout WHERE source = ?", (source,))
 
-    def add_document(self, document: Document, chunks: Sequence[Chunk]) -> list[int]:
-        """Store a document and its chunks (text and lexical index); return the chunk ids,
-        which its vectors must be given under."""
+    def add_document(
+        self,
+        document: Document,
+        chunks: Sequence[Chunk],
+        *,
+        edge_keys: Sequence[str] = (),
+        furniture: Sequence[str] = (),
+    ) -> list[int]:
+        """Store a document, its layout and its chunks (text and lexical index); return the
+        chunk ids, which its vectors must be given under. ``edge_keys`` are the keys of its
+        edge paragraphs as read, ``furniture`` those removed as shared with other documents."""
         self.db.execute(
             "INSERT INTO documents(source, sha256, title, date, text) VALUES (?, ?, ?, ?, ?)",
             (document.source, document.sha256, document.title, document.date, document.text),
+        )
+        self.db.execute(
+            "INSERT INTO layout(source, raw_chars, kept_chars, sections, pages, edge_keys, furniture) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                document.source,
+                document.raw_chars,
+                len(document.text),
+                json.dumps(document.sections),
+                json.dumps(document.pages),
+                json.dumps(sorted(edge_keys)),
+                json.dumps(sorted(furniture)),
+            ),
         )
         ids = list(range(self._next_id, self._next_id + len(chunks)))
         self._next_id += len(chunks)
