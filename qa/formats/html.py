@@ -52,10 +52,8 @@ def read(data: bytes) -> Parsed:
         include_links=False,
         include_images=False,
     )
-    if extracted:
-        main = lxml.etree.fromstring(extracted.encode("utf-8"))
-        blocks = _xml_blocks(main.find("main"))
-    else:
+    blocks = _xml_blocks(lxml.etree.fromstring(extracted.encode("utf-8")).find("main")) if extracted else []
+    if not blocks:
         # trafilatura declines very short pages; the visible body text is still wanted.
         for node in tree.xpath("//script|//style|//nav|//footer|//header"):
             node.drop_tree()
