@@ -182,7 +182,7 @@ def test_the_manifest_format_is_unchanged_and_reads_back_whole(corpus_copy, tmp_
     fake_build(corpus_copy, tmp_path / "index", fake_encoder)
     index = open_index(tmp_path / "index")
     data = json.loads((index.path / "manifest.json").read_text())
-    assert set(data) == MANIFEST_KEYS and data["format"] == 3  # 3: with the layout table
+    assert set(data) == MANIFEST_KEYS and data["format"] == 4  # 4: Hangul in pieces in the lexical index
     assert data["dense"] == {"model": fake_encoder.name, "dimension": fake_encoder.dimension}
     assert data["vectors"] == {"dense": "flat", "multilingual": None} and data["multilingual"] is None
     assert Manifest.from_json(data).to_json() == data

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 import os
 import re
 import sqlite3
@@ -35,11 +36,14 @@ from qa.config import Settings
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from qa.records import Chunk, Citation, Manifest
 from qa.store.vectors import MMAP_READ_ONLY, index_type, search
+from qa.text import lexical_terms
 
 # 2: per-document hashes live in the chunk store, not the manifest; 3: a layout table
-# (sections, pages, characters before and after cleaning, corpus furniture removed).
-FORMAT_VERSION = 3
-READABLE_FORMATS = (1, 2, 3)
+# (sections, pages, characters before and after cleaning, corpus furniture removed);
+# 4: the lexical index holds Hangul as two-syllable pieces (``qa.text.lexical_form``).
+FORMAT_VERSION = 4
+READABLE_FORMATS = (1, 2, 3, 4)
+HANGUL_PIECES_FORMAT = 4  # the first format whose lexical index holds Hangul pieces
 CURRENT = "CURRENT"
 GENERATION = re.compile(r"^gen-(\d{6,})$")
 
@@ -345,6 +349,7 @@ class Index:
         idf of each word is over the whole index either way); only chunks holding none of
         the rare terms are left out.
         """
+        terms = self._lexical_terms(terms)
         if not terms:
             return []
         rare = terms
@@ -358,6 +363,23 @@ class Index:
             for rowid, score in self._bm25(both, k):
                 scores[rowid] = max(score, scores.get(rowid, score))
         return sorted(scores.items(), key=lambda item: -item[1])[:k]
+
+    def lexical_idf(self, terms: list[str]) -> float:
+        """The sum of the query terms' BM25 idf (FTS5's formula, over chunks): about the
+        score of a chunk of average length that holds every term once, so a hit's BM25
+        over it says how much of the query the hit explains. A term no chunk holds counts
+        with the largest idf. Counts are exact up to ``LEXICAL_POSTINGS_BUDGET``; above it
+        a common word's idf is overstated a little."""
+        total = max(1, self.chunk_count)
+        return sum(
+            max(1e-6, math.log((total - postings + 0.5) / (postings + 0.5)))
+            for postings in map(self._postings, self._lexical_terms(terms))
+        )
+
+    def _lexical_terms(self, terms: list[str]) -> list[str]:
+        """``terms`` as this index's lexical index stores words (Hangul in pieces from
+        format 4 on; an older index holds whole words until 'qa build' migrates it)."""
+        return lexical_terms(terms) if self.manifest.format >= HANGUL_PIECES_FORMAT else terms
 
     def _bm25(self, match: str, k: int) -> list[tuple[int, float]]:
         rows = self._db().execute(

@@ -26,8 +26,9 @@ from qa.chunking import CHUNKER_VERSION
 from qa.config import Settings
 from qa.errors import IndexBusyError, IndexCorruptError
 from qa.records import Chunk, Document, Manifest, ModelInfo, VectorTypes
-from qa.store.reader import CURRENT, FORMAT_VERSION, GENERATION, Index, read_current
+from qa.store.reader import CURRENT, FORMAT_VERSION, GENERATION, HANGUL_PIECES_FORMAT, Index, read_current
 from qa.store.vectors import EXACT_SEARCH_MAX, index_type, update_vectors
+from qa.text import lexical_form
 
 SCHEMA = """
 CREATE TABLE documents (
@@ -81,9 +82,18 @@ def build_lock(directory: Path) -> Iterator[None]:
 
 def new_staging(directory: Path) -> Path:
     """An empty staging folder for this build; call it holding ``build_lock``."""
-    staging = directory / f".staging-{os.getpid()}"
+    staging = _staging(directory)
     staging.mkdir()
     return staging
+
+
+def discard_staging(directory: Path) -> None:
+    """Remove this build's staging folder (after a failure: it may hold the disk's last space)."""
+    shutil.rmtree(_staging(directory), ignore_errors=True)
+
+
+def _staging(directory: Path) -> Path:
+    return directory / f".staging-{os.getpid()}"
 
 
 class GenerationWriter:
@@ -110,10 +120,22 @@ class GenerationWriter:
                 self._vectors["multilingual"] = faiss.read_index(str(previous.path / "multilingual.faiss"))
         self.db.execute("PRAGMA journal_mode = OFF")  # staging is thrown away if the build fails
         self.db.execute("PRAGMA synchronous = OFF")  # commit() fsyncs the finished file
+        if previous is not None and previous.manifest.format < HANGUL_PIECES_FORMAT:
+            self._reindex_lexical()
         # AUTOINCREMENT: chunk ids are never reused, so a removed chunk's vector id is gone.
         row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'chunks'").fetchone()
         self._next_id = 1 if row is None else int(row[0]) + 1
         self.removed: list[int] = []  # chunk ids whose vectors go
+
+    def _reindex_lexical(self) -> None:
+        """Rewrite the lexical index from the stored chunks in ``lexical_form`` (an index
+        older than format 4 holds whole Hangul words). Nothing is embedded again."""
+        self.db.create_function("lexical_form", 1, lexical_form, deterministic=True)
+        self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES('delete-all')")
+        self.db.execute(
+            "INSERT INTO chunks_fts(rowid, title, text) SELECT c.id, lexical_form(d.title), "
+            "lexical_form(c.text) FROM chunks c JOIN documents d ON d.source = c.source"
+        )
 
     def remove_document(self, source: str) -> None:
         """Remove a document, its chunks and their lexical entries; its vectors go when the
@@ -122,7 +144,7 @@ class GenerationWriter:
         rows = self.db.execute("SELECT id, text FROM chunks WHERE source = ?", (source,)).fetchall()
         self.db.executemany(
             "INSERT INTO chunks_fts(chunks_fts, rowid, title, text) VALUES('delete', ?, ?, ?)",
-            [(chunk_id, title, text) for chunk_id, text in rows],
+            [(chunk_id, lexical_form(title), lexical_form(text)) for chunk_id, text in rows],
         )
         self.removed.extend(row[0] for row in rows)
         self.db.execute("DELETE FROM chunks WHERE source = ?", (source,))
@@ -165,7 +187,10 @@ class GenerationWriter:
         )
         self.db.executemany(
             "INSERT INTO chunks_fts(rowid, title, text) VALUES (?, ?, ?)",
-            [(i, document.title, c.text) for i, c in zip(ids, chunks, strict=True)],
+            [
+                (i, lexical_form(document.title), lexical_form(c.text))
+                for i, c in zip(ids, chunks, strict=True)
+            ],
         )
         return ids
 
