@@ -7,10 +7,12 @@ Each line: ``{"id", "question", "type", "any": [...]}`` (one must appear in the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import statistics
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -182,13 +184,31 @@ def load_beir(
     return corpus, {q: queries[q] for q in qrels if q in queries}, dict(qrels)
 
 
+_MAX_NAME = 200  # bytes of a file name's stem; most file systems allow 255 for the whole name
+
+
+def document_file_stem(doc_id: str) -> str:
+    """A file name (without ``.txt``) for a data set's document id: the id itself when it
+    is a plain name (``4983``, ``00_001``), else percent-encoded
+    (``<dbpedia:F/A-18>`` -> ``%3Cdbpedia%3AF%2FA-18%3E``), never hidden (a leading dot is
+    encoded too), and shortened with a hash of the id when too long. Distinct ids get
+    distinct names; ``evaluate_retrieval`` maps them back."""
+    stem = urllib.parse.quote(doc_id, safe="")
+    if stem.startswith("."):
+        stem = "%2E" + stem[1:]
+    if len(stem.encode()) > _MAX_NAME:
+        stem = f"{stem[: _MAX_NAME - 41]}~{hashlib.sha1(doc_id.encode()).hexdigest()}"
+    return stem
+
+
 def write_corpus_folder(corpus: dict[str, tuple[str, str]], folder: Path) -> None:
-    """One ``<id>.txt`` per document (title line, blank line, text), so the benchmark goes
-    through the same ingest, cleaning and chunking as any user's files. Unchanged files are
-    left alone, so the next build is incremental."""
+    """One ``<id>.txt`` per document (title line, blank line, text; the id made a safe file
+    name by ``document_file_stem``), so the benchmark goes through the same ingest, cleaning
+    and chunking as any user's files. Unchanged files are left alone, so the next build is
+    incremental."""
     folder.mkdir(parents=True, exist_ok=True)
     for doc_id, (title, text) in corpus.items():
-        path = folder / f"{doc_id}.txt"
+        path = folder / f"{document_file_stem(doc_id)}.txt"
         content = f"{title}\n\n{text}\n" if title else f"{text}\n"
         if not path.is_file() or path.read_text(encoding="utf-8") != content:
             path.write_text(content, encoding="utf-8")
@@ -234,12 +254,15 @@ def evaluate_retrieval(
     """Document-level retrieval scores per mode. A document ranks by its best chunk."""
     modes = RETRIEVAL_MODES if modes is None else modes
     retriever = engine.retriever()
+    # File stems back to ids; only relevant documents need theirs (the others score 0).
+    doc_ids = {document_file_stem(d): d for relevant in qrels.values() for d in relevant}
     results: dict[str, list[RetrievalScores]] = defaultdict(list)
     for query_id, text in queries.items():
         query = retriever.query(text)  # embedded once for every mode
         for name, options in modes.items():
             hits = retriever.search(query, replace(options, k=300, candidates=300))
-            ranking = list(dict.fromkeys(Path(h.chunk.source).stem for h in hits))
+            stems = (Path(h.chunk.source).stem for h in hits)
+            ranking = list(dict.fromkeys(doc_ids.get(stem, stem) for stem in stems))
             results[name].append(score_ranking(ranking, qrels[query_id]))
     return {
         name: RetrievalScores(
