@@ -12,6 +12,7 @@ short and unpunctuated is a heading too. One pass over the lines; joins build li
 from __future__ import annotations
 
 import codecs
+import itertools
 
 from qa.errors import CorpusError
 from qa.formats import HEADING, ITEM, PARAGRAPH, Block, Parsed
@@ -123,9 +124,20 @@ def _is_centred(lines: list[str]) -> bool:
     )
 
 
+def _mostly_full(lines: list[str], width: int) -> bool:
+    """Whether most lines of the block (all but the last) stop where the next word would
+    not fit: the shape of hard-wrapped text, not of a title above a caption and a byline."""
+    full = sum(
+        1
+        for line, following in itertools.pairwise(lines)
+        if len(line) + 1 + len(following.split()[0]) > _FULL_LINE * width
+    )
+    return 2 * full > len(lines) - 1
+
+
 def _block_paragraphs(lines: list[str], page: int | None, ocr: bool) -> list[Block]:
     width = max(len(line) for line in lines)
-    wrapped = width in _WRAP_WIDTHS and not _is_centred(lines)
+    wrapped = width in _WRAP_WIDTHS and not _is_centred(lines) and _mostly_full(lines, width)
     out: list[Block] = []
     parts: list[str] = []
     kind = PARAGRAPH
