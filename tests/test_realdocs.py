@@ -165,3 +165,23 @@ def test_build_and_info_report_how_much_cleaning_removed(tmp_path, fake_encoder,
     out = capsys.readouterr().out
     assert "saved-page.txt: 1 chunks, kept" in out and "most of its text was removed" in out
     assert "clean.txt: 1 chunks, kept 100%" in out
+
+
+def test_answers_show_page_and_section_in_the_cli_json_and_web(tmp_path, fake_encoder, capsys):
+    from qa.records import Answer
+    from qa.web import sources_html
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(CORPUS / "mpl-2.0.pdf", corpus)
+    fake_build(corpus, tmp_path / "index", fake_encoder)
+    question = "What happens to the licenses granted when a Contributor initiates patent litigation?"
+    with registered_encoder(fake_encoder):
+        assert main(["ask", question, "--index", str(tmp_path / "index"), "--json"]) == 0
+        cited = json.loads(capsys.readouterr().out)["citations"]
+        assert cited and all(c["page"] in range(1, 6) and c["section"] and c["ocr"] is False for c in cited)
+        assert main(["ask", question, "--index", str(tmp_path / "index")]) == 0
+    first = cited[0]
+    assert f"(mpl-2.0.pdf, page {first['page']}, section “{first['section']}”" in capsys.readouterr().out
+    html = sources_html(Answer(question, [Citation(**first)], abstained=False), None)
+    assert f"page {first['page']}" in html and f"§ {first['section']}" in html
