@@ -1,16 +1,18 @@
-"""Load test: concurrent gradio_client users of ``qa serve`` on the bundled corpus.
+"""Load test: concurrent users of ``qa serve`` on the bundled corpus, door by door.
 
-    python -m benchmarks.load_test                          # 16 clients for 60 s, recorded
-    python -m benchmarks.load_test --clients 4 --seconds 10 --no-record
+    python -m benchmarks.load_test                          # each door: 16 clients for 60 s, recorded
+    python -m benchmarks.load_test --doors rest openai --clients 4 --seconds 10 --no-record
 
 Copies corpus/ to a temporary folder, builds a fresh index there with ``qa build``, starts
 ``qa serve`` on a free port of 127.0.0.1 (never any other address), waits until it answers,
-then runs the clients: each asks the questions of the dev set (or the app's examples) through
-the ``/ask`` endpoint, one after another, until the time is up. Every loop is bounded in time
-and in count, and the server is stopped at the end, whatever happened.
+then, for each door in turn, runs the clients: each asks the questions of the dev set (or
+the app's examples) one after another until the time is up. The doors: ``gradio`` (the web
+app's ``/ask`` through gradio_client), ``rest`` (``POST /api/v1/ask`` through httpx) and
+``openai`` (``/v1/chat/completions`` through the official openai client). Every loop is
+bounded in time and in count, and the server is stopped at the end, whatever happened.
 
 Prints requests served, errors, and latency percentiles as a client sees them (queueing
-included), and appends them to benchmarks/RESULTS.md under "## Load test".
+included), and appends them to benchmarks/RESULTS.md under "## Load test" (one per door).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks._common import DEV_SET, ROOT, LoadMonitor, append_results, percentile
@@ -72,20 +75,67 @@ def _wait_until_ready(url: str, server: subprocess.Popen[bytes], log: Path) -> N
     raise SystemExit(f"qa serve did not answer within {SERVER_START_SECONDS} s:\n{log.read_text()[-3000:]}")
 
 
+Ask = Callable[[str], None]  # asks one question; raises when the reply is not an answer
+
+
+def _gradio(url: str) -> Ask:
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+
+    def ask(question: str) -> None:
+        result = client.predict(question, api_name="/ask")
+        if not isinstance(result, dict) or "text" not in result:
+            raise ValueError(f"unexpected reply {result!r:.200}")
+
+    return ask
+
+
+def _rest(url: str) -> Ask:
+    import httpx
+
+    client = httpx.Client(base_url=url, timeout=120)
+
+    def ask(question: str) -> None:
+        reply = client.post("api/v1/ask", json={"question": question})
+        if reply.status_code != 200 or "text" not in reply.json():
+            raise ValueError(f"HTTP {reply.status_code}: {reply.text:.200}")
+
+    return ask
+
+
+def _openai(url: str) -> Ask:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{url}v1", api_key="unused", max_retries=0, timeout=120)
+
+    def ask(question: str) -> None:
+        reply = client.chat.completions.create(model="qa", messages=[{"role": "user", "content": question}])
+        if not reply.choices[0].message.content:
+            raise ValueError(f"empty reply {reply!r:.200}")
+
+    return ask
+
+
+DOORS: dict[str, tuple[str, Callable[[str], Ask]]] = {
+    "gradio": ("gradio_client, /ask", _gradio),
+    "rest": ("httpx, POST /api/v1/ask", _rest),
+    "openai": ("openai client, /v1/chat/completions", _openai),
+}
+
+
 class _Client(threading.Thread):
     """One user: asks question after question until ``stop_at``, recording each."""
 
-    def __init__(self, number: int, url: str, questions: list[str], stop_at: float) -> None:
+    def __init__(self, number: int, connect: Callable[[], Ask], questions: list[str], stop_at: float) -> None:
         super().__init__(daemon=True)
-        self.number, self.url, self.questions, self.stop_at = number, url, questions, stop_at
+        self.number, self.connect, self.questions, self.stop_at = number, connect, questions, stop_at
         self.latencies: list[float] = []
         self.errors: list[str] = []
 
     def run(self) -> None:
-        from gradio_client import Client
-
         try:
-            client = Client(self.url, verbose=False)
+            ask = self.connect()
         except Exception as exc:
             self.errors.append(f"connect: {exc!r}")
             return
@@ -95,16 +145,31 @@ class _Client(threading.Thread):
             question = self.questions[(self.number * 7 + n) % len(self.questions)]
             started = time.perf_counter()
             try:
-                result = client.predict(question, api_name="/ask")
-                if not isinstance(result, dict) or "text" not in result:
-                    raise ValueError(f"unexpected reply {result!r:.200}")
+                ask(question)
             except Exception as exc:
                 self.errors.append(repr(exc)[:300])
                 continue
             self.latencies.append(time.perf_counter() - started)
 
 
-def run(clients: int, seconds: float, record: bool) -> int:
+def _load(
+    door: str, url: str, clients: int, seconds: float, questions: list[str]
+) -> tuple[list[_Client], float, str]:
+    """Run ``clients`` users of one door for ``seconds``: (the users, elapsed seconds, load)."""
+    connect = DOORS[door][1]
+    with LoadMonitor() as load:
+        stop_at = time.monotonic() + seconds
+        users = [_Client(n, lambda: connect(url), questions, stop_at) for n in range(clients)]
+        began = time.perf_counter()
+        for user in users:
+            user.start()
+        for user in users:
+            user.join(seconds + 120)  # a request in flight at the end may take a while
+        elapsed = time.perf_counter() - began
+    return users, elapsed, load.summary()
+
+
+def run(doors: list[str], clients: int, seconds: float, record: bool) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     questions = _questions()
     with tempfile.TemporaryDirectory(prefix="qa-load-") as work_dir:
@@ -122,19 +187,15 @@ def run(clients: int, seconds: float, record: bool) -> int:
                     "--port", str(port)),
                 cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
             )  # fmt: skip
+        runs = {}
         try:
             _wait_until_ready(url, server, log)
-            print(f"qa serve answers on {url}; {clients} clients for {seconds:.0f} s…", file=sys.stderr)
-            with LoadMonitor() as load:
-                stop_at = time.monotonic() + seconds
-                users = [_Client(n, url, questions, stop_at) for n in range(clients)]
-                began = time.perf_counter()
-                for user in users:
-                    user.start()
-                for user in users:
-                    user.join(seconds + 120)  # a request in flight at the end may take a while
-                elapsed = time.perf_counter() - began
-            hung = sum(user.is_alive() for user in users)
+            for door in doors:
+                print(
+                    f"qa serve answers on {url}; {door}: {clients} clients for {seconds:.0f} s…",
+                    file=sys.stderr,
+                )
+                runs[door] = _load(door, url, clients, seconds, questions)
         finally:
             server.send_signal(signal.SIGINT)
             try:
@@ -143,11 +204,30 @@ def run(clients: int, seconds: float, record: bool) -> int:
                 server.kill()
                 server.wait()
 
+    failed = 0
+    for door, (users, elapsed, load) in runs.items():
+        failed += _report(door, users, elapsed, load, clients, seconds, build_seconds, len(questions), record)
+    return 1 if failed else 0
+
+
+def _report(
+    door: str,
+    users: list[_Client],
+    elapsed: float,
+    load: str,
+    clients: int,
+    seconds: float,
+    build_seconds: float,
+    questions: int,
+    record: bool,
+) -> int:
+    """Print (and record) one door's results; the number of errors."""
+    hung = sum(user.is_alive() for user in users)
     latencies = sorted(t for user in users for t in user.latencies)
     errors = Counter(e for user in users for e in user.errors)
     error_count = sum(errors.values()) + hung
     table = [
-        ("clients (gradio_client, /ask)", str(clients)),
+        (f"clients ({DOORS[door][0]})", str(clients)),
         ("duration", f"{elapsed:.1f} s (asked for {seconds:.0f} s)"),
         ("requests served", str(len(latencies))),
         ("errors", str(error_count)),
@@ -158,28 +238,32 @@ def run(clients: int, seconds: float, record: bool) -> int:
     ]
     notes = [
         f"`qa serve` on {HOST} in a subprocess; index built fresh from corpus/ ({build_seconds:.0f} s, "
-        f"real models); {len(questions)} questions (examples + dev set) asked in turn",
+        f"real models); {questions} questions (examples + dev set) asked in turn",
         "latency is what a client waits: the server's queue and the answer together; the clients "
         "run on the same machine and share its cores with the server",
-        load.summary(),
+        load,
         *(f"error ×{count}: {text}" for text, count in errors.most_common(5)),
     ]
     if hung:
         notes.append(f"{hung} clients were still waiting for a reply two minutes after the end")
-    append_results("Load test", f"python -m benchmarks.load_test --clients {clients} --seconds {seconds:.0f}",
-                   table, notes, record=record)  # fmt: skip
-    return 1 if error_count else 0
+    title = "Load test" if door == "gradio" else f"Load test ({door})"
+    command = f"python -m benchmarks.load_test --doors {door} --clients {clients} --seconds {seconds:.0f}"
+    append_results(title, command, table, notes, record=record)
+    return error_count
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--doors", nargs="+", choices=list(DOORS), default=list(DOORS), help="doors to load, in turn"
+    )
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
     args = parser.parse_args()
     if args.clients < 1 or not 0 < args.seconds <= 3600:
         parser.error("need at least one client and a duration of up to an hour")
-    return run(args.clients, args.seconds, record=not args.no_record)
+    return run(args.doors, args.clients, args.seconds, record=not args.no_record)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """qa: ask questions of your documents and get answers with exact, cited excerpts."""
 
+from importlib.metadata import version as _version
+
 from qa.build import build_index
 from qa.config import RetrievalOptions, Settings, Thresholds
 from qa.errors import (
@@ -18,6 +20,8 @@ from qa.errors import (
 from qa.pipeline import Engine, answer
 from qa.records import Answer, BuildReport, Citation, CitedValue, Hit, Manifest
 from qa.store import open_index
+
+__version__ = _version("qa")
 
 __all__ = [
     "Answer",

@@ -249,7 +249,47 @@ def cmd_serve(args: argparse.Namespace) -> int:
         finally:
             bar.close()
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
-    launch(corpus_dir=args.corpus, index_dir=args.index, host=args.host, port=args.port, auth=auth)
+    launch(corpus_dir=args.corpus, index_dir=args.index, host=args.host, port=args.port, auth=auth,
+           engine=_serving_engine(args), api_keys=args.api_keys)  # fmt: skip
+    return 0
+
+
+def _serving_engine(args: argparse.Namespace) -> Engine:
+    """The engine of a long-running door, with the retrieval options of the flags and config."""
+    from qa.build import settings_as_built
+    from qa.pipeline import Engine
+
+    retrieval = _retrieval(args)
+    if args.k is not None:
+        retrieval = replace(retrieval, k=args.k)
+    return Engine(args.index, settings=replace(settings_as_built(args.index), retrieval=retrieval))
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    """The MCP tools over stdin/stdout, for an agent that starts qa as its tool server."""
+    from qa.mcp_server import mcp_server
+    from qa.service import Service
+
+    open_index(args.index)  # no index: say so now, not in every tool call
+    mcp_server(Service(_serving_engine(args), args.corpus)).run("stdio")
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """Rebuild the index whenever the corpus changes, until interrupted."""
+    from qa.records import BuildReport
+    from qa.watch import watch
+
+    def report(result: BuildReport | QAError) -> None:
+        if isinstance(result, QAError):
+            print(f"error: {result}", file=sys.stderr, flush=True)
+            return
+        for skipped in result.skipped:
+            print(f"skipped {skipped.source}: {skipped.reason}", file=sys.stderr)
+        print(result.summary(), flush=True)
+
+    print(f"watching {args.corpus} (Ctrl-C stops)", file=sys.stderr, flush=True)
+    watch(args.corpus, args.index, on_build=report, debounce=args.debounce)
     return 0
 
 
@@ -324,8 +364,16 @@ def _question_lines(report: EvalReport) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from qa import __version__
+
     parser = argparse.ArgumentParser(
         prog="qa", description="Ask questions of your documents, with citations."
+    )
+    parser.add_argument("--version", action="version", version=f"qa {__version__}")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="options file (default: ./qa.toml if present); QA_* variables override it, flags override both",
     )
     verbs = parser.add_subparsers(dest="verb", required=True)
 
@@ -394,7 +442,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--port", type=int, default=7860)
     serve.add_argument("--auth", help="USER:PASSWORD required to open the chat (use it with --host 0.0.0.0)")
-    serve.set_defaults(run=cmd_serve)
+    with_retrieval(serve).add_argument("-k", type=int, help="passages to retrieve")
+    # API keys come from the config file or QA_API_KEYS only: a flag would show them in ps.
+    serve.set_defaults(run=cmd_serve, api_keys=[])
+
+    mcp = with_retrieval(with_index(verbs.add_parser("mcp", help="serve the MCP tools over stdin/stdout")))
+    mcp.add_argument("--corpus", help="documents folder for builds (default: the one last built)")
+    mcp.add_argument("-k", type=int, help="passages to retrieve")
+    mcp.set_defaults(run=cmd_mcp)
+
+    watch = with_index(verbs.add_parser("watch", help="rebuild the index whenever the corpus changes"))
+    watch.add_argument("--corpus", default="corpus", help="documents folder (default: corpus)")
+    watch.add_argument(
+        "--debounce", type=float, default=1.0, help="seconds of quiet before a rebuild (default 1)"
+    )
+    watch.set_defaults(run=cmd_watch)
 
     evaluate = with_index(verbs.add_parser("eval", help="score answers on a JSONL question set"))
     evaluate.add_argument("questions", nargs="?", help="JSONL file: id, question, any/all/abstain, sources")
@@ -416,8 +478,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Config options whose flag is their negation.
+_NEGATED = {
+    "multilingual": "no_multilingual",
+    "dense": "no_dense",
+    "lexical": "no_lexical",
+    "rerank": "no_rerank",
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, with qa.toml (or ``--config FILE``, anywhere in it) and QA_*
+    variables as its flags' defaults: a flag overrides the environment, which overrides the
+    file. Raises ``OptionsError`` for a bad config file or variable."""
+    from qa.config_file import load_config
+
+    config_flag = argparse.ArgumentParser(add_help=False)
+    config_flag.add_argument("--config")
+    known, rest = config_flag.parse_known_args(argv)
+    values = load_config(known.config)
+    defaults = {_NEGATED.get(name, name): value for name, value in values.items()}
+    defaults.update({_NEGATED[name]: not value for name, value in values.items() if name in _NEGATED})
+    parser = build_parser()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for verb in action.choices.values():
+                dests = {a.dest for a in verb._actions} | set(verb._defaults)
+                verb.set_defaults(**{dest: value for dest, value in defaults.items() if dest in dests})
+    args = parser.parse_args(rest)
+    args.config = known.config
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except QAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     try:
         return int(args.run(args))
     except QAError as exc:

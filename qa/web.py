@@ -15,7 +15,7 @@ import html
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -436,10 +436,16 @@ def launch(
     auth: tuple[str, str] | None = None,
     engine: Engine | None = None,
     block: bool = True,
+    api_keys: Sequence[str] = (),
 ) -> gr.Blocks:
     """Serve the chat on ``host:port`` (this machine only by default), behind a
-    (user, password) login when ``auth`` is given. ``block=False`` returns the running app."""
+    (user, password) login when ``auth`` is given. ``block=False`` returns the running app.
+    The REST, OpenAI-compatible and MCP doors of ``qa.api`` are served beside it, behind
+    ``api_keys`` when given (required when ``host`` is not loopback)."""
+    from qa.api import doors
+
     engine = Engine(index_dir) if engine is None else engine
+    routes, lifespan = doors(engine, corpus_dir=corpus_dir, host=host, api_keys=api_keys)
     demo = make_app(corpus_dir, index_dir, engine=engine)
     # Load the models while the browser connects, so the first question is not the slow one.
     threading.Thread(target=_warm_up, args=(engine,), daemon=True).start()
@@ -455,6 +461,7 @@ def launch(
         footer_links=["api"],
         ssr_mode=False,
         quiet=not block,
+        app_kwargs={"routes": routes, "lifespan": lifespan},  # matched before Gradio's own
     )
     return demo
 
