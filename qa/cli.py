@@ -255,13 +255,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serving_engine(args: argparse.Namespace) -> Engine:
-    """The engine of a long-running door, with the retrieval options of the flags and config."""
+    """The engine of a long-running door, with the retrieval options of the flags and config.
+    With the default options it follows whatever the index is rebuilt with; given options
+    pin the build settings of today's index (a rebuild with others is then an error)."""
     from qa.build import settings_as_built
     from qa.pipeline import Engine
 
     retrieval = _retrieval(args)
     if args.k is not None:
         retrieval = replace(retrieval, k=args.k)
+    if retrieval == RetrievalOptions():
+        return Engine(args.index)
     return Engine(args.index, settings=replace(settings_as_built(args.index), retrieval=retrieval))
 
 

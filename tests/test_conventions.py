@@ -3,6 +3,7 @@ file overridden by QA_* variables overridden by flags, and ``qa watch``."""
 
 from __future__ import annotations
 
+import queue
 import shutil
 import subprocess
 import sys
@@ -139,3 +140,41 @@ def test_watch_makes_an_added_file_answerable_within_seconds(tmp_path, fake_enco
             stop.set()
             watcher.join(10)
     assert not watcher.is_alive()
+
+
+def test_qa_watch_command_reports_each_build(tmp_path, fake_encoder):
+    """``qa watch`` as a process: a build at start, one per burst of changes, stopped by Ctrl-C."""
+    import signal
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    fake_build(corpus, tmp_path / "index", fake_encoder)
+    launcher = (
+        "import sys; import qa.cli; from qa.testing import register_encoder; "
+        "from tests.fakes import HashingEncoder; "
+        "register_encoder(HashingEncoder()); sys.exit(qa.cli.main(sys.argv[1:]))"
+    )
+    command = [
+        sys.executable,
+        "-c",
+        launcher,
+        "watch",
+        "--corpus",
+        str(corpus),
+        "--index",
+        str(tmp_path / "index"),
+    ]
+    watcher = subprocess.Popen(
+        [*command, "--debounce", "0.3"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout or ()], daemon=True).start()
+    try:
+        assert lines.get(timeout=60).startswith("added 0, changed 0, removed 0, unchanged 5")
+        (corpus / "zorblat.txt").write_text("Zorblat Accord\n\nThe Zorblat Accord was signed in Reykjavik.\n")
+        assert lines.get(timeout=30).startswith("added 1, changed 0, removed 0, unchanged 5")
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        watcher.wait(timeout=30)
+    err = watcher.stderr.read() if watcher.stderr else ""
+    assert watcher.returncode == 130 and "watching" in err and "Traceback" not in err
