@@ -130,6 +130,7 @@ def assemble(blocks: list[Block]) -> Assembled:
             sections.append((offset, block.text))
         if block.page is not None and (not pages or pages[-1][1:] != (block.page, block.ocr)):
             pages.append((offset, block.page, block.ocr))
+        pages.extend((offset + inner, page, block.ocr) for inner, page in block.page_breaks)
         parts.append(block.text)
         offset += len(block.text)
     return Assembled(PARAGRAPH_SEPARATOR.join(parts), tuple(sections), tuple(pages))
@@ -164,7 +165,7 @@ def remove_keys(assembled: Assembled, furniture: set[str]) -> Assembled:
     paragraphs = assembled.text.split(PARAGRAPH_SEPARATOR)
     count = len(paragraphs)
     edge = set(range(1, min(EDGE_BLOCKS, count))) | set(range(max(EDGE_BLOCKS, count - EDGE_BLOCKS), count))
-    shift: list[tuple[int, int]] = []  # (old start, new start) of each paragraph kept
+    shift: list[tuple[int, int, int]] = []  # (old start, new start, length) of each paragraph kept
     kept: list[str] = []
     old = new = 0
     for n, paragraph in enumerate(paragraphs):
@@ -172,19 +173,22 @@ def remove_keys(assembled: Assembled, furniture: set[str]) -> Assembled:
         if not drop:
             if kept:
                 new += len(PARAGRAPH_SEPARATOR)
-            shift.append((old, new))
+            shift.append((old, new, len(paragraph)))
             kept.append(paragraph)
             new += len(paragraph)
         old += len(paragraph) + len(PARAGRAPH_SEPARATOR)
     if len(kept) == count:
         return assembled
 
-    old_starts = [old_start for old_start, _ in shift]
+    old_starts = [old_start for old_start, _, _ in shift]
 
     def moved(offset: int) -> int:
-        # The first kept paragraph starting at or after ``offset``; past the end: the end.
-        n = bisect.bisect_left(old_starts, offset)
-        return shift[n][1] if n < len(shift) else new
+        # Inside a kept paragraph: the same place in it. Otherwise the first kept paragraph
+        # after ``offset``; past the end: the end.
+        n = bisect.bisect_right(old_starts, offset) - 1
+        if n >= 0 and offset < shift[n][0] + shift[n][2]:
+            return shift[n][1] + offset - shift[n][0]
+        return shift[n + 1][1] if n + 1 < len(shift) else new
 
     sections = tuple((moved(o), h) for o, h in assembled.sections if _key(h) not in furniture)
     pages = tuple((moved(o), p, ocr) for o, p, ocr in assembled.pages)

@@ -250,6 +250,34 @@ def test_pdf_pages_paragraphs_and_running_furniture():
     ]
 
 
+def test_a_paragraph_cut_by_a_page_break_is_one_block_that_knows_both_pages():
+    pages = [
+        ["The review recommends a new cyber command by 2027, to be staffed", "by four hundred officers and"],
+        ["a reserve of two hundred, drawn from industry.", "", "A new paragraph starts", "here and", "ends."],
+    ]
+    parsed = _read(".pdf", _pdf(pages))
+    first = "The review recommends a new cyber command by 2027, to be staffed by four hundred officers and"
+    assert [(b.page, b.text, b.page_breaks) for b in parsed.blocks] == [
+        (1, f"{first} a reserve of two hundred, drawn from industry.", ((len(first) + 1, 2),)),
+        (2, "A new paragraph starts here and ends.", ()),
+    ]
+    assembled = assemble(parsed.blocks)
+    assert assembled.pages == ((0, 1, False), (len(first) + 1, 2, False))
+
+
+def test_removing_shared_paragraphs_keeps_page_starts_inside_paragraphs():
+    from qa.cleaning import Assembled, _key, remove_keys
+
+    text = "Title\n\nShared footer line\n\nBody runs on to the next page here."
+    body = text.index("Body")
+    assembled = Assembled(text, ((body, "Body"),), ((0, 1, False), (body + 10, 2, False)))
+    stripped = remove_keys(assembled, {_key("Shared footer line")})
+    assert stripped.text == "Title\n\nBody runs on to the next page here."
+    new_body = stripped.text.index("Body")
+    assert stripped.pages == ((0, 1, False), (new_body + 10, 2, False))
+    assert stripped.sections == ((new_body, "Body"),)
+
+
 def test_broken_pdf_says_so():
     with pytest.raises(CorpusError, match="PDF"):
         _read(".pdf", b"%PDF-1.4 this is not really a pdf")

@@ -29,7 +29,8 @@ class Block:
     """One unit of a document: ``kind`` is one of heading, paragraph, item, code, row.
 
     ``page`` is the 1-based page (PDF) or None; ``ocr`` says the text was recognised from
-    the page's image; ``level`` is a heading's depth (1 = top).
+    the page's image; ``level`` is a heading's depth (1 = top). ``page_breaks`` holds
+    (offset in ``text``, page) where a paragraph runs on to a later page.
     """
 
     text: str
@@ -37,6 +38,7 @@ class Block:
     page: int | None = None
     ocr: bool = False
     level: int = 0
+    page_breaks: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,7 @@ def read(data: bytes) -> Parsed:
             ocr_blocks, ocr_chars = _ocr_pages(document, scanned, has_text=bool(blocks))
             blocks = sorted(blocks + ocr_blocks, key=lambda b: b.page or 0)
             raw_chars += ocr_chars
+        blocks = _join_across_pages(blocks)
     finally:
         document.close()
     return Parsed(title, blocks, raw_chars=raw_chars)
@@ -189,6 +190,41 @@ def _paragraphs(lines: list[_Line], page: int) -> list[Block]:
         previous = line
     flush()
     return blocks
+
+
+def _join_across_pages(blocks: list[Block]) -> list[Block]:
+    """Join a paragraph that a page break cut mid-sentence with its continuation: the last
+    paragraph of a page that does not end a sentence, and the first of the next page when it
+    starts in lower case. The joined block records where each later page starts in it."""
+    groups: list[list[Block]] = []
+    for block in blocks:
+        last = groups[-1][-1] if groups else None
+        if (
+            last is not None
+            and last.kind == PARAGRAPH == block.kind
+            and last.page is not None
+            and block.page is not None
+            and block.page > last.page
+            and block.ocr == last.ocr
+            and last.text[-1] not in _SENTENCE_END
+            and block.text[:1].islower()
+        ):
+            groups[-1].append(block)
+        else:
+            groups.append([block])
+    joined = []
+    for group in groups:
+        if len(group) == 1:
+            joined.append(group[0])
+            continue
+        breaks: list[tuple[int, int]] = []
+        offset = 0
+        for part in group[:-1]:
+            offset += len(part.text) + 1
+            breaks.append((offset, group[len(breaks) + 1].page or 0))
+        text = " ".join(part.text for part in group)
+        joined.append(Block(text, PARAGRAPH, group[0].page, group[0].ocr, page_breaks=tuple(breaks)))
+    return joined
 
 
 def _join_lines(lines: list[str]) -> str:
