@@ -169,16 +169,7 @@ AnswerModel = _record_model("Answer", Answer, text=(str, ...))
 DocumentModel = _record_model("Document", DocumentInfo, text=(str, ...))
 
 
-class BuildJobModel(BaseModel):
-    id: str
-    state: Literal["running", "done", "failed"]
-    stage: str
-    done: int
-    total: int
-    started: float
-    finished: float | None
-    report: dict[str, Any] | None
-    error: str | None
+BuildJobModel = _record_model("BuildJob", BuildJob)
 
 
 class Health(BaseModel):
@@ -192,10 +183,6 @@ class Health(BaseModel):
 
 class _Error(BaseModel):
     detail: str
-
-
-def _job_json(job: BuildJob) -> dict[str, Any]:
-    return asdict(job)
 
 
 def rest_app(doors: _Doors) -> FastAPI:
@@ -251,12 +238,12 @@ def rest_app(doors: _Doors) -> FastAPI:
     async def build() -> dict[str, Any]:
         """Rebuilds the index from the corpus folder in the background (only new and changed
         documents are read and embedded); poll ``GET /build/{id}``. 409 while one runs."""
-        return _job_json(await doors.run(service.start_build))
+        return asdict(await doors.run(service.start_build))
 
     @app.get("/build/{job_id}", response_model=BuildJobModel, summary="A build's progress")
     async def build_status(job_id: str) -> dict[str, Any]:
         try:
-            return _job_json(service.job(job_id))
+            return asdict(service.job(job_id))
         except KeyError:
             raise HTTPException(
                 404, f"No build job '{job_id}'; POST {API_PREFIX}/build starts one."
