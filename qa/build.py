@@ -9,9 +9,11 @@ Only new and changed documents are read and embedded; removed ones leave nothing
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +21,14 @@ import numpy as np
 from qa.chunking import CHUNKER_VERSION, chunk_document, embedding_text
 from qa.cleaning import corpus_furniture, edge_keys, remove_corpus_furniture
 from qa.config import MULTILINGUAL_MODEL, Settings
-from qa.corpus import diff_corpus, scan_corpus
+from qa.corpus import diff_corpus, discard_previous_versions, scan_corpus
 from qa.embed import Encoder, shared_encoder
-from qa.errors import IndexMismatchError, IndexNotFoundError, QAError
-from qa.ingest import iter_documents
+from qa.errors import IndexMismatchError, IndexNotFoundError, QAError, ResourceError
 from qa.records import BuildReport, CleaningNote, CorpusChanges, Document, ModelInfo, SkippedFile
+from qa.sandbox import DocumentReaders, ReadLimits
 from qa.store.reader import Index, open_index
 from qa.store.vectors import EXACT_SEARCH_MAX
-from qa.store.writer import GenerationWriter, build_lock, new_staging, publish
+from qa.store.writer import GenerationWriter, build_lock, discard_staging, new_staging, publish
 
 # (stage, done, total): stages are "scan", "read", "embed", "embed-multilingual", "write".
 BuildProgress = Callable[[str, int, int], None]
@@ -53,14 +55,19 @@ def build_index(
     multilingual_encoder: Encoder | None = None,
     progress: BuildProgress | None = None,
     exact_search_max: int | None = None,
+    read_limits: ReadLimits | None = None,
 ) -> BuildReport:
     """Bring the index in line with the corpus, embedding only new and changed documents.
 
     ``settings=None`` builds with the settings the existing index was built with (the
     defaults for a new one); ``full=True`` rebuilds from scratch. Vector search is exact up
     to ``exact_search_max`` chunks (default ``EXACT_SEARCH_MAX``) and approximate (IVF)
-    beyond. Raises ``IndexMismatchError`` when the existing index was built with other
-    settings than the ones given, and ``IndexBusyError`` when another build holds the index.
+    beyond. Each file is read in a sandboxed worker process within ``read_limits`` (default
+    ``ReadLimits()``: 60 s, 1 GB); a file over them is skipped with the reason. Raises
+    ``IndexMismatchError`` when the existing index was built with other settings than the
+    ones given, ``IndexBusyError`` when another build holds the index and ``ResourceError``
+    when the disk is full, the index folder not writable or memory short (the index is then
+    unchanged).
     """
     started = time.perf_counter()
     settings = settings_as_built(index_dir) if settings is None else settings
@@ -70,7 +77,7 @@ def build_index(
     report = progress if progress is not None else (lambda stage, done, total: None)
     directory = Path(index_dir)
 
-    with build_lock(directory):
+    with _resource_errors(directory), build_lock(directory), DocumentReaders(read_limits) as readers:
         previous = None if full else _open_previous(directory, settings)
         files, skipped = scan_corpus(corpus_dir)
         report("scan", len(files), len(files))
@@ -91,7 +98,7 @@ def build_index(
         current = {f.source: f for f in files}
         to_read = [current[s] for s in added + changed]
         documents: list[Document] = []
-        for done, (file, result) in enumerate(iter_documents(to_read), start=1):
+        for done, (file, result) in enumerate(readers.read(to_read), start=1):
             if isinstance(result, Exception):
                 skipped.append(SkippedFile(file.source, str(result)))
             else:
@@ -100,7 +107,7 @@ def build_index(
         furniture, refreshed = _corpus_furniture(previous, unchanged, documents)
         for source in refreshed:  # their shared furniture changed with this build's documents
             writer.remove_document(source)
-        for file, result in iter_documents([current[s] for s in refreshed]):
+        for file, result in readers.read([current[s] for s in refreshed]):
             if isinstance(result, Exception):
                 skipped.append(SkippedFile(file.source, str(result)))
             else:
@@ -127,6 +134,7 @@ def build_index(
         )
         publish(directory, staging)
         report("write", 1, 1)
+    discard_previous_versions(Path(corpus_dir))  # the versions uploads replaced: the index moved on
 
     skipped_sources = {s.source for s in skipped}
     return BuildReport(
@@ -140,6 +148,52 @@ def build_index(
         seconds=time.perf_counter() - started,
         cleaned=sorted(cleaned, key=lambda note: note.kept_share),
     )
+
+
+@contextlib.contextmanager
+def _resource_errors(directory: Path) -> Iterator[None]:
+    """Turn the machine's refusals (disk full, no permission, no memory), whichever layer
+    meets them (a file write, sqlite, FAISS), into one ``ResourceError`` that says what to do."""
+    try:
+        yield
+    except MemoryError:
+        discard_staging(directory)
+        raise ResourceError(
+            f"Ran out of memory while building the index at '{directory}'. Close other programs "
+            "or build a smaller corpus. The index is unchanged."
+        ) from None
+    except (OSError, sqlite3.OperationalError, RuntimeError) as exc:
+        cause = _resource_cause(exc)
+        if cause is None:
+            raise
+        discard_staging(directory)
+        raise ResourceError(
+            f"Could not write the index at '{directory}': {cause}. The index is unchanged."
+        ) from exc
+
+
+_NO_SPACE = "the disk is full or refused the write; free some space and run the build again"
+_NO_PERMISSION = "permission denied; make the folder writable, or pass --index with a folder you can write"
+
+
+def _resource_cause(exc: BaseException) -> str | None:
+    """What ran out, and what to do, or None when ``exc`` is not about the machine's resources."""
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            return _NO_SPACE
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return _NO_PERMISSION
+        return None
+    message = str(exc).lower()
+    # sqlite: "database or disk is full" or "disk I/O error" (EFBIG); FAISS: "... No space left
+    # on device" or "File too large".
+    if any(
+        words in message for words in ("disk is full", "disk i/o error", "no space left", "file too large")
+    ):
+        return _NO_SPACE
+    if "readonly database" in message or "permission denied" in message:
+        return _NO_PERMISSION
+    return None
 
 
 def _corpus_furniture(

@@ -17,7 +17,9 @@ _ABBREVIATIONS = {
     "dec", "u.s", "u.k", "u.n", "approx", "est", "dept", "univ",
 }  # fmt: skip
 # A candidate boundary: sentence punctuation, optional closing quotes/brackets, then space.
-_BOUNDARY = re.compile(r"[.!?。！？]+[\"'”’)\]]*(?=\s)|\n\s*\n")
+# Matches start only where a run of punctuation starts and never give back what they took
+# (possessive): a megabyte of "....." is one linear scan, not a quadratic one.
+_BOUNDARY = re.compile(r"(?<![.!?。！？])[.!?。！？]++[\"'”’)\]]*+(?=\s)|\n\s*\n")
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -235,10 +236,38 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+AUTH_ENV = "QA_AUTH"
+
+
+def login_from(args: argparse.Namespace) -> tuple[str, str] | None:
+    """The (user, password) the server asks for: from --auth-file, the QA_AUTH environment
+    variable or --auth (visible to every user of this machine in its process list)."""
+    if args.auth_file is not None:
+        try:
+            value, origin = Path(args.auth_file).read_text().strip(), f"the file '{args.auth_file}'"
+        except OSError as exc:
+            raise OptionsError(
+                f"Cannot read --auth-file '{args.auth_file}': {exc.strerror or exc}."
+            ) from None
+    elif args.auth is not None:
+        value, origin = args.auth, "--auth"
+    elif os.environ.get(AUTH_ENV):
+        value, origin = os.environ[AUTH_ENV], AUTH_ENV
+    else:
+        return None
+    user, colon, password = value.partition(":")
+    if not colon or not user.strip():
+        raise OptionsError(f"The login in {origin} must be USER:PASSWORD, for example ana:s3cret.")
+    if not password:
+        raise OptionsError(f"The password in {origin} is empty; nobody could log in. Give USER:PASSWORD.")
+    return user.strip(), password
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from qa.build import build_index
     from qa.web import launch
 
+    auth = login_from(args)  # a bad login is an error before minutes of building
     try:
         open_index(args.index)
     except IndexNotFoundError:
@@ -248,7 +277,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(build_index(args.corpus, args.index, settings=_settings(args), progress=bar).summary())
         finally:
             bar.close()
-    auth = tuple(args.auth.split(":", 1)) if args.auth else None
     launch(corpus_dir=args.corpus, index_dir=args.index, host=args.host, port=args.port, auth=auth,
            engine=_serving_engine(args), api_keys=args.api_keys)  # fmt: skip
     return 0
@@ -445,7 +473,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
     )
     serve.add_argument("--port", type=int, default=7860)
-    serve.add_argument("--auth", help="USER:PASSWORD required to open the chat (use it with --host 0.0.0.0)")
+    login = serve.add_mutually_exclusive_group()
+    login.add_argument(
+        "--auth-file",
+        metavar="FILE",
+        help=f"a file holding USER:PASSWORD required to open the chat (or set {AUTH_ENV}=USER:PASSWORD); "
+        "use a login with --host 0.0.0.0",
+    )
+    login.add_argument(
+        "--auth", metavar="USER:PASSWORD", help=f"as --auth-file, but visible in 'ps': prefer {AUTH_ENV}"
+    )
     with_retrieval(serve).add_argument("-k", type=int, help="passages to retrieve")
     # API keys come from the config file or QA_API_KEYS only: a flag would show them in ps.
     serve.set_defaults(run=cmd_serve, api_keys=[])

@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import shutil
 import stat
-import tempfile
+import threading
 from pathlib import Path
 
 from qa.errors import CorpusError, UploadError
@@ -29,10 +30,12 @@ def _is_ignored(name: str) -> bool:
 def scan_corpus(root: str | os.PathLike[str]) -> tuple[list[CorpusFile], list[SkippedFile]]:
     """List the supported files under ``root`` with their content hashes.
 
-    Directory symlinks are not followed (no loops). Files that cannot be documents (links
-    that lead nowhere or in a circle, pipes and devices, unreadable or oversized files,
-    names that are not valid UTF-8) are reported as skipped with the reason, never raised,
-    so one bad file cannot stop a build.
+    Directory symlinks are not followed (no loops). A file link is followed only to a file
+    inside the corpus folder, and a file reached by several paths is listed once (under its
+    own name rather than a link's). Files that cannot be documents (links that lead outside,
+    nowhere or in a circle, pipes and devices, unreadable or oversized files, names that are
+    not valid UTF-8) are reported as skipped with the reason, never raised, so one bad file
+    cannot stop a build.
     """
     root_path = Path(root)
     if not root_path.is_dir():
@@ -42,6 +45,8 @@ def scan_corpus(root: str | os.PathLike[str]) -> tuple[list[CorpusFile], list[Sk
         )
     found: list[CorpusFile] = []
     skipped: list[SkippedFile] = []
+    inside = root_path.resolve()
+    links: list[tuple[str, Path, Path]] = []  # (source, path, target) of links to files inside
     for dirpath, dirnames, filenames in os.walk(root_path):
         dirnames[:] = sorted(d for d in dirnames if not _is_ignored(d))
         for name in sorted(filenames):
@@ -67,10 +72,32 @@ def scan_corpus(root: str | os.PathLike[str]) -> tuple[list[CorpusFile], list[Sk
                 if info.st_size > MAX_FILE_BYTES:
                     skipped.append(SkippedFile(source, f"larger than {MAX_FILE_BYTES >> 20} MB"))
                     continue
+                if path.is_symlink():
+                    target = Path(os.path.realpath(path))
+                    if not target.is_relative_to(inside):
+                        # Never read: a link must not publish /etc/passwd as a citation.
+                        skipped.append(SkippedFile(source, _OUTSIDE))
+                    else:
+                        links.append((source, path, target))
+                    continue
                 found.append(CorpusFile(source, path, file_sha256(path)))
             except OSError as exc:
                 skipped.append(SkippedFile(source, f"cannot be read: {exc.strerror or exc}"))
+    indexed_as = {Path(os.path.realpath(f.path)): f.source for f in found}
+    for source, path, target in links:
+        if target in indexed_as:
+            skipped.append(SkippedFile(source, f"a link to {indexed_as[target]}, which is indexed already"))
+            continue
+        indexed_as[target] = source
+        try:
+            found.append(CorpusFile(source, path, file_sha256(path)))
+        except OSError as exc:
+            skipped.append(SkippedFile(source, f"cannot be read: {exc.strerror or exc}"))
+    found.sort(key=lambda file: file.source)
     return found, skipped
+
+
+_OUTSIDE = "a link to a file outside the corpus folder; copy the file into the folder to index it"
 
 
 def _is_utf8(name: str) -> bool:
@@ -136,12 +163,15 @@ def safe_upload_name(name: str) -> str:
     return base
 
 
-def save_upload(source: str | os.PathLike[str], corpus_dir: Path, name: str | None = None) -> str:
+def save_upload(
+    source: str | os.PathLike[str], corpus_dir: Path, name: str | None = None, *, replace: bool = False
+) -> str:
     """Copy an uploaded file into ``corpus_dir`` and say what happened.
 
-    A same-named document in the corpus folder is replaced; nothing outside it ever is:
-    the copy is written beside the target and renamed over it (a link there is replaced,
-    not followed).
+    A same-named document is refused (``UploadError``) unless ``replace`` is true; then the
+    current version moves to ``PREVIOUS_VERSIONS`` and stays there until the next build
+    commits. Nothing outside the corpus folder is ever written: the copy is made beside the
+    target and renamed onto it (a link there is moved aside, not followed).
     """
     source = Path(source)
     target_name = safe_upload_name(source.name if name is None else name)
@@ -154,14 +184,61 @@ def save_upload(source: str | os.PathLike[str], corpus_dir: Path, name: str | No
     target = corpus_dir / target_name
     if target.is_dir():
         raise UploadError(f"'{target_name}' is a folder in the corpus; rename the file and upload it again.")
-    replaced = target.exists() or target.is_symlink()
-    # A hidden name: a corpus scan ignores the partial copy.
-    handle, partial = tempfile.mkstemp(prefix=".upload-", dir=corpus_dir)
-    os.close(handle)
+    # A hidden name: a corpus scan ignores the partial copy. Created like any new file (the
+    # umask decides its mode), not private like a temporary file.
+    partial = corpus_dir / f".upload-{secrets.token_hex(8)}"
+    with (
+        source.open("rb") as reader,
+        open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as writer,
+    ):
+        shutil.copyfileobj(reader, writer)
     try:
-        shutil.copyfile(source, partial)
-        os.replace(partial, target)
+        with _replacing:
+            if not replace:
+                try:
+                    os.link(partial, target, follow_symlinks=False)  # fails if the name exists, atomically
+                except FileExistsError:
+                    raise UploadError(
+                        f"'{target_name}' already exists in the corpus; choose Replace to upload it over "
+                        "the current version (which is kept until the next rebuild)."
+                    ) from None
+                return f"added {target_name}"
+            existed = _set_aside(target, corpus_dir)
+            os.replace(partial, target)
+            return f"{'replaced' if existed else 'added'} {target_name}"
     finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
-    return f"{'replaced' if replaced else 'added'} {target_name}"
+        partial.unlink(missing_ok=True)
+
+
+def delete_document(corpus_dir: Path, source: str) -> str:
+    """Move the corpus file ``source`` (a path relative to ``corpus_dir``) to
+    ``PREVIOUS_VERSIONS``, where it stays until the next build commits; say what happened."""
+    target = corpus_dir / source
+    inside = corpus_dir.resolve()
+    if ".." in Path(source).parts or not target.parent.resolve().is_relative_to(inside):
+        raise UploadError(f"'{source}' is not a document in the corpus folder.")
+    with _replacing:
+        if not _set_aside(target, corpus_dir):
+            raise UploadError(f"'{source}' is not in the corpus folder (deleted already?).")
+    return f"deleted {source}"
+
+
+def discard_previous_versions(corpus_dir: Path) -> None:
+    """Forget the versions replaced or deleted since the last build (it has committed)."""
+    shutil.rmtree(corpus_dir / PREVIOUS_VERSIONS, ignore_errors=True)
+
+
+# Replaced and deleted documents wait here, hidden from corpus scans, for the next build.
+PREVIOUS_VERSIONS = ".qa-previous"
+_replacing = threading.Lock()  # one replace or delete at a time moves versions aside
+
+
+def _set_aside(target: Path, corpus_dir: Path) -> bool:
+    """Move ``target`` (a file or a link, never followed) into ``PREVIOUS_VERSIONS``; False
+    when there is nothing there."""
+    if not (target.is_symlink() or target.is_file()):
+        return False
+    kept = corpus_dir / PREVIOUS_VERSIONS / target.relative_to(corpus_dir)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(target, kept)
+    return True

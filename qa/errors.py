@@ -54,3 +54,8 @@ class OptionsError(QAError):
 class EvalDataError(QAError):
     """An evaluation file (JSONL questions, BEIR folder, SQuAD JSON) cannot be read or is
     not in its format."""
+
+
+class ResourceError(QAError):
+    """The machine refused a build something it needs (disk space, permission to write,
+    memory). The message names the cause and the fix; the previous index is still live."""

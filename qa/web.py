@@ -11,24 +11,30 @@ is data, never markup.
 
 from __future__ import annotations
 
+import contextlib
 import html
+import json
 import os
 import re
 import threading
+import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from qa.build import build_index, corpus_changes
 from qa.config import RetrievalOptions
-from qa.corpus import MAX_UPLOAD_BYTES, save_upload
+from qa.corpus import MAX_UPLOAD_BYTES, delete_document, save_upload, scan_corpus
 from qa.errors import OptionsError, QAError
 from qa.ingest import SUPPORTED_SUFFIXES
 from qa.pipeline import Engine, clean_question
 from qa.records import Answer, Citation
+from qa.sandbox import ReadLimits
 from qa.store import Index
 
 # Answers computed at once (chat and /ask share them); more requests wait in Gradio's queue.
@@ -74,11 +80,15 @@ CSS = """
 # --- formatting ------------------------------------------------------------------------
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~$#{}])")
+# What the renderer would turn into a link by itself (GitHub-style autolinks): a scheme's
+# "://", "www.", an e-mail address's "@". A backslash before the punctuation keeps it text.
+_AUTOLINK = re.compile(r"(?<=[a-zA-Z])(:)(?=//)|(?<=\bwww)(\.)|(@)")
 
 
 def _escape_markdown(text: str) -> str:
-    """Text shown through the chat's Markdown renderer, verbatim and inert."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    """Text shown through the chat's Markdown renderer, verbatim and inert: no markup, no
+    image, no link (the citation markers are the only links an answer has)."""
+    return _AUTOLINK.sub(r"\\\g<0>", _MARKDOWN_SPECIAL.sub(r"\\\1", text))
 
 
 def answer_pieces(answer: Answer) -> list[str]:
@@ -177,12 +187,23 @@ def retrieval_options(k: int, stages: list[str] | None) -> RetrievalOptions:
     return RetrievalOptions(k=k, dense="dense" in on, lexical="lexical" in on, rerank="rerank" in on)
 
 
+def _whole_number(value: object, name: str) -> int:
+    """``value`` as an int when it is a whole number (3 or 3.0), else ``OptionsError``: an API
+    client may send any JSON."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise OptionsError(f"{name} must be a whole number of passages (for example 5), not {value!r:.40}.")
+
+
 class _App:
     """The callbacks of one app, around one engine."""
 
-    def __init__(self, corpus_dir: Path | None, engine: Engine) -> None:
+    def __init__(self, corpus_dir: Path | None, engine: Engine, read_limits: ReadLimits | None) -> None:
         self.engine = engine
         self._corpus_dir = corpus_dir
+        self._read_limits = read_limits
         self._build_lock = threading.Lock()
 
     def corpus_dir(self) -> Path:
@@ -256,7 +277,8 @@ class _App:
         ``k`` is the number of passages to retrieve; 0 uses the default.
         """
         try:
-            return answer_json(self.engine.answer(question, k=k if k > 0 else None))
+            passages = _whole_number(k, "k")
+            return answer_json(self.engine.answer(question, k=passages if passages > 0 else None))
         except QAError as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
 
@@ -309,18 +331,39 @@ class _App:
             f"<tbody>{rows}</tbody></table></div>"
         )
 
-    def upload(self, paths: list[str] | None) -> tuple[str, str, None]:
+    def upload(self, paths: list[str] | None, replace: bool = False) -> tuple[str, str, None, Any]:
         lines = []
         saved = False
         for path in paths or []:
             try:
-                lines.append(f"- {_escape_markdown(save_upload(path, self.corpus_dir()))}")
+                message = save_upload(path, self.corpus_dir(), replace=bool(replace))
+                lines.append(f"- {_escape_markdown(message)}")
                 saved = True
             except QAError as exc:
                 lines.append(f"- refused: {_escape_markdown(str(exc))}")
+            finally:
+                _discard_upload(path)
         if saved:
             lines.append("\nPress **Rebuild index** to make the new documents searchable.")
-        return "\n".join(lines) or "No file received.", self.index_panel(), None
+        return "\n".join(lines) or "No file received.", self.index_panel(), None, self.document_choices()
+
+    def delete(self, source: str | None) -> tuple[str, str, Any]:
+        if not source:
+            return "Choose a document to delete.", self.index_panel(), self.document_choices()
+        try:
+            deleted = _escape_markdown(delete_document(self.corpus_dir(), source))
+            message = f"{deleted}; press **Rebuild index** to drop it from the index."
+        except QAError as exc:
+            message = f"⚠️ {_escape_markdown(str(exc))}"
+        return message, self.index_panel(), self.document_choices()
+
+    def document_choices(self) -> Any:
+        """The corpus files for the delete menu (those a rebuild would read or has skipped)."""
+        try:
+            files, skipped = scan_corpus(self.corpus_dir())
+        except QAError:
+            return gr.update(choices=[], value=None)
+        return gr.update(choices=sorted({f.source for f in files} | {s.source for s in skipped}), value=None)
 
     def rebuild(self, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:  # noqa: B008 (Gradio's idiom)
         def report(stage: str, done: int, total: int) -> None:
@@ -330,7 +373,9 @@ class _App:
             return "A rebuild is already running; wait for it to finish.", self.index_panel()
         try:
             # No settings: a rebuild keeps the index's model and chunking.
-            result = build_index(self.corpus_dir(), self.engine.index_dir, progress=report)
+            result = build_index(
+                self.corpus_dir(), self.engine.index_dir, progress=report, read_limits=self._read_limits
+            )
         except QAError as exc:
             return f"⚠️ {_escape_markdown(str(exc))}", self.index_panel()
         finally:
@@ -342,18 +387,34 @@ class _App:
         return "\n".join(lines), self.index_panel()
 
 
+def _discard_upload(path: str) -> None:
+    """Delete Gradio's temporary copy of an upload once it is in the corpus (or refused), so
+    uploads do not pile up in the temp folder. Only files in Gradio's upload folder."""
+    from gradio.utils import get_upload_folder
+
+    copy = Path(path).resolve()
+    if copy.is_relative_to(Path(get_upload_folder()).resolve()):
+        copy.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            copy.parent.rmdir()  # Gradio keeps each upload in a folder of its own
+
+
 def make_app(
     corpus_dir: str | os.PathLike[str] | None,
     index_dir: str | os.PathLike[str],
     *,
     engine: Engine | None = None,
+    read_limits: ReadLimits | None = None,
 ) -> gr.Blocks:
     """The chat over the index in ``index_dir``; uploads go to ``corpus_dir`` (``None``: the
-    folder the index was built from). Builds no index and loads no model."""
+    folder the index was built from); a rebuild reads each file within ``read_limits``.
+    Builds no index and loads no model."""
     engine = Engine(index_dir) if engine is None else engine
-    app = _App(None if corpus_dir is None else Path(corpus_dir), engine)
+    app = _App(None if corpus_dir is None else Path(corpus_dir), engine, read_limits)
 
-    with gr.Blocks(title="Ask your documents", analytics_enabled=False) as demo:
+    # Uploads that never reached the upload event (a client can post files without it) are
+    # swept from Gradio's temp folder after 15 minutes.
+    with gr.Blocks(title="Ask your documents", analytics_enabled=False, delete_cache=(300, 900)) as demo:
         gr.Markdown("## Ask your documents\nEvery answer is copied from your documents and cites them.")
         previous = gr.State(None)
         with gr.Tabs():
@@ -402,9 +463,23 @@ def make_app(
                     type="filepath",
                     elem_id="qa-upload",
                 )
+                replace = gr.Checkbox(
+                    label="Replace documents with the same name (the current version is kept until the next rebuild)",
+                    value=False,
+                    elem_id="qa-replace",
+                )
                 with gr.Row():
                     rebuild = gr.Button("Rebuild index", variant="primary", elem_id="qa-rebuild")
                     refresh = gr.Button("Refresh", elem_id="qa-refresh")
+                with gr.Row():
+                    doomed = gr.Dropdown(
+                        [],
+                        label="Document to delete",
+                        scale=4,
+                        elem_id="qa-delete-choice",
+                        allow_custom_value=True,
+                    )
+                    delete = gr.Button("Delete document", variant="stop", scale=1, elem_id="qa-delete")
                 status = gr.Markdown(elem_id="qa-status")
 
         chat: dict[str, Any] = {
@@ -419,10 +494,20 @@ def make_app(
         ask.click(**chat)
         clear.click(lambda: ([], "", None), outputs=[chatbot, question, previous], api_visibility="private")
         chatbot.clear(lambda: None, outputs=[previous], api_visibility="private")  # its own trash button
-        files.upload(app.upload, inputs=[files], outputs=[status, panel, files], api_visibility="private")
-        rebuild.click(app.rebuild, outputs=[status, panel], api_visibility="private", concurrency_limit=1)
+        files.upload(
+            app.upload,
+            inputs=[files, replace],
+            outputs=[status, panel, files, doomed],
+            api_visibility="private",
+        )
+        delete.click(app.delete, inputs=[doomed], outputs=[status, panel, doomed], api_visibility="private")
+        # Two at once: a second click reaches the build lock and says a rebuild is running,
+        # instead of waiting in the queue to run the same build again.
+        rebuild.click(app.rebuild, outputs=[status, panel], api_visibility="private", concurrency_limit=2)
         refresh.click(app.index_panel, outputs=[panel], api_visibility="private")
+        refresh.click(app.document_choices, outputs=[doomed], api_visibility="private")
         demo.load(app.index_panel, outputs=[panel], api_visibility="private")
+        demo.load(app.document_choices, outputs=[doomed], api_visibility="private")
         gr.api(app.ask, api_name="ask", concurrency_limit=ANSWER_CONCURRENCY, concurrency_id="answer")
     return demo
 
@@ -435,18 +520,20 @@ def launch(
     port: int = 7860,
     auth: tuple[str, str] | None = None,
     engine: Engine | None = None,
+    read_limits: ReadLimits | None = None,
     block: bool = True,
     api_keys: Sequence[str] = (),
 ) -> gr.Blocks:
     """Serve the chat on ``host:port`` (this machine only by default), behind a
-    (user, password) login when ``auth`` is given. ``block=False`` returns the running app.
-    The REST, OpenAI-compatible and MCP doors of ``qa.api`` are served beside it, behind
-    ``api_keys`` when given (required when ``host`` is not loopback)."""
+    (user, password) login when ``auth`` is given; logins are rate-limited per client.
+    ``block=False`` returns the running app. The REST, OpenAI-compatible and MCP doors of
+    ``qa.api`` are served beside it, behind ``api_keys`` when given (required when ``host``
+    is not loopback)."""
     from qa.api import doors
 
     engine = Engine(index_dir) if engine is None else engine
     routes, lifespan = doors(engine, corpus_dir=corpus_dir, host=host, api_keys=api_keys)
-    demo = make_app(corpus_dir, index_dir, engine=engine)
+    demo = make_app(corpus_dir, index_dir, engine=engine, read_limits=read_limits)
     # Load the models while the browser connects, so the first question is not the slow one.
     threading.Thread(target=_warm_up, args=(engine,), daemon=True).start()
     demo.queue(default_concurrency_limit=1)  # uploads, the documents panel: one at a time
@@ -461,9 +548,64 @@ def launch(
         footer_links=["api"],
         ssr_mode=False,
         quiet=not block,
-        app_kwargs={"routes": routes, "lifespan": lifespan},  # matched before Gradio's own
+        # The doors' routes are matched before Gradio's own; logins are throttled.
+        app_kwargs={"routes": routes, "lifespan": lifespan, "middleware": [Middleware(LoginThrottle)]},
     )
     return demo
+
+
+# Failed logins one client may make in LOGIN_WINDOW_SECONDS; then its logins are refused
+# (429) until the oldest failure is that old. 200 guesses took 3.9 s without it.
+LOGIN_ATTEMPTS = 5
+LOGIN_WINDOW_SECONDS = 60.0
+
+
+class LoginThrottle:
+    """ASGI middleware: rate-limits ``POST /login`` per client address.
+
+    A response of 400 (Gradio's "Incorrect credentials") counts as a failure; a client with
+    ``LOGIN_ATTEMPTS`` failures in the window gets 429 without its password being checked.
+    """
+
+    def __init__(
+        self, app: Any, attempts: int = LOGIN_ATTEMPTS, window: float = LOGIN_WINDOW_SECONDS
+    ) -> None:
+        self.app = app
+        self.attempts = attempts
+        self.window = window
+        self.failures: dict[str, deque[float]] = {}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != "/login":
+            await self.app(scope, receive, send)
+            return
+        client = (scope.get("client") or ("unknown",))[0]
+        recent = self.failures.setdefault(client, deque())
+        now = time.monotonic()
+        while recent and now - recent[0] > self.window:
+            recent.popleft()
+        if len(recent) >= self.attempts:
+            wait = int(self.window - (now - recent[0])) + 1
+            body = json.dumps({"detail": f"Too many failed logins; try again in {wait} s."}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 429,
+                    "headers": [(b"content-type", b"application/json"), (b"retry-after", str(wait).encode())],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        async def record(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                if message["status"] == 400:
+                    recent.append(time.monotonic())
+                elif message["status"] == 200:
+                    recent.clear()
+            await send(message)
+
+        await self.app(scope, receive, record)
 
 
 def _warm_up(engine: Engine) -> None:

@@ -40,7 +40,9 @@ def _every_citation_is_exact():
             text = index.document_text(citation.source)
             assert text[citation.start : citation.end] == citation.excerpt, citation
         if not result.abstained:
-            numbers = markers(result.text)
+            # The markers as rendered, without the copied text (a document may hold "[4]").
+            blank = lambda copied: ""  # noqa: E731
+            numbers = markers(f"{result.render_lead(blank)} {' '.join(result.render_sentences(blank))}")
             # every citation is used, and markers are numbered in order of first appearance
             assert list(dict.fromkeys(numbers)) == list(range(1, len(result.citations) + 1)), result.text
         return result

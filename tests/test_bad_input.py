@@ -543,7 +543,9 @@ def test_web_upload_named_with_a_path_lands_in_the_corpus_folder_only(fake_serve
     )
     assert response.status_code == 200, response.text
     (stored,) = response.json()
-    result = _run_event(fake_server.url, "upload", [[{"path": stored, "meta": {"_type": "gradio.FileData"}}]])
+    result = _run_event(
+        fake_server.url, "upload", [[{"path": stored, "meta": {"_type": "gradio.FileData"}}], False]
+    )
     assert result["success"], result
     assert "added escape.txt" in result["output"]["data"][0]
     assert (fake_server.corpus / "escape.txt").read_text().startswith("Escape notes")
@@ -554,10 +556,14 @@ def test_web_upload_named_with_a_path_lands_in_the_corpus_folder_only(fake_serve
 def test_web_upload_event_cannot_name_a_file_already_on_the_server(fake_server, tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("Secret\n\nThe vault password is hunter2.\n")
-    payload = [[{"path": str(secret), "orig_name": "secret.txt", "meta": {"_type": "gradio.FileData"}}]]
+    payload = [
+        [{"path": str(secret), "orig_name": "secret.txt", "meta": {"_type": "gradio.FileData"}}],
+        False,
+    ]
     result = _run_event(fake_server.url, "upload", payload)
     assert result["success"] is False
     assert not (fake_server.corpus / "secret.txt").exists()
+    assert secret.exists()  # and it was not deleted as a spent upload either
 
 
 def test_the_server_binds_loopback_unless_told_otherwise():

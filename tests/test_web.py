@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from qa.build import build_index
-from qa.corpus import MAX_UPLOAD_BYTES, safe_upload_name, save_upload
+from qa.corpus import MAX_UPLOAD_BYTES, PREVIOUS_VERSIONS, safe_upload_name, save_upload
 from qa.errors import OptionsError, UploadError
 from qa.pipeline import Engine
 from qa.records import Answer, Citation, CitedValue
@@ -127,7 +127,7 @@ def test_upload_names_refused(name):
         safe_upload_name(name)
 
 
-def test_upload_replaces_a_corpus_file_but_never_follows_a_link_out(tmp_path):
+def test_upload_replaces_a_corpus_file_on_request_but_never_follows_a_link_out(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     outside = tmp_path / "outside.txt"
@@ -136,11 +136,15 @@ def test_upload_replaces_a_corpus_file_but_never_follows_a_link_out(tmp_path):
     upload = tmp_path / "upload.txt"
     upload.write_text("new text")
 
-    assert save_upload(upload, corpus, "../link.txt") == "replaced link.txt"
+    with pytest.raises(UploadError, match=r"'link\.txt' already exists in the corpus"):
+        save_upload(upload, corpus, "../link.txt")
+    assert save_upload(upload, corpus, "../link.txt", replace=True) == "replaced link.txt"
     assert outside.read_text() == "keep me"
     assert not (corpus / "link.txt").is_symlink() and (corpus / "link.txt").read_text() == "new text"
+    assert (corpus / PREVIOUS_VERSIONS / "link.txt").is_symlink()  # the replaced version, kept as it was
     assert save_upload(upload, corpus, "fresh.txt") == "added fresh.txt"
-    assert sorted(p.name for p in corpus.iterdir()) == ["fresh.txt", "link.txt"]  # no partial copies left
+    # no partial copies left
+    assert sorted(p.name for p in corpus.iterdir()) == sorted([PREVIOUS_VERSIONS, "fresh.txt", "link.txt"])
 
 
 def test_upload_size_is_limited(tmp_path):
