@@ -22,11 +22,13 @@ def test_reciprocal_rank_fusion_sums_one_over_k_plus_rank():
     assert fuse({}) == ([], {}, {})
 
 
-def test_convex_scores_weigh_the_cosine_and_the_normalised_bm25():
-    scores = convex_scores([1, 2, 3], {1: 0.5, 2: 0.9, 3: 0.1}, {1: 10.0, 3: 5.0}, 0.5)
-    assert scores == pytest.approx({1: 0.25 + 0.5, 2: 0.45, 3: 0.05 + 0.25})
+def test_convex_scores_weigh_the_cosine_and_the_bm25_over_the_query_idf():
+    scores = convex_scores([1, 2, 3], {1: 0.5, 2: 0.9, 3: 0.1}, {1: 10.0, 3: 5.0}, 0.5, 20.0)
+    assert scores == pytest.approx({1: 0.25 + 0.25, 2: 0.45, 3: 0.05 + 0.125})
+    # A BM25 above the scale counts as the whole query explained, no more.
+    assert convex_scores([1], {1: 0.2}, {1: 30.0}, 0.5, 20.0) == pytest.approx({1: 0.1 + 0.5})
     # No lexical list: the cosine alone, scaled by its weight.
-    assert convex_scores([1], {1: 0.8}, {}, 0.75) == pytest.approx({1: 0.6})
+    assert convex_scores([1], {1: 0.8}, {}, 0.75, 0.0) == pytest.approx({1: 0.6})
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +64,14 @@ def test_search_fuses_the_lists_and_reports_each_hits_ranks(retriever):
 def test_rerank_orders_by_the_convex_score(retriever):
     options = RetrievalOptions(k=3, dense_weight=0.5)
     hits = retriever.search("ferry cargo crane", options)
-    lexical = dict(retriever.index.search_lexical(["ferry", "cargo", "crane"], options.candidates))
+    terms = ["ferry", "cargo", "crane"]
+    lexical = dict(retriever.index.search_lexical(terms, options.candidates))
     expected = convex_scores(
-        [h.chunk_id for h in hits], {h.chunk_id: h.dense_score for h in hits}, lexical, 0.5
+        [h.chunk_id for h in hits],
+        {h.chunk_id: h.dense_score for h in hits},
+        lexical,
+        0.5,
+        retriever.index.lexical_idf(terms),
     )
     assert [h.score for h in hits] == pytest.approx([expected[h.chunk_id] for h in hits])
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
