@@ -14,6 +14,7 @@ import http.server
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import stat
@@ -626,14 +627,13 @@ _CLI_WITH_FILE_LIMIT = """
 import resource, signal, sys
 from qa.testing import register_encoder
 from tests.fakes import HashingEncoder
-from tests.test_web import browser  # noqa: F401 (the Chromium fixture)
 register_encoder(HashingEncoder())
 # A file-size limit makes every write past it fail with EFBIG, as a full disk fails with
 # ENOSPC: at whatever layer writes (sqlite, FAISS, the manifest).
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY))
+if sys.argv[1] != "none":
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY))
 from qa.cli import main
-from qa.config import Settings
 sys.exit(main(sys.argv[2:]))
 """
 
@@ -743,3 +743,27 @@ def test_links_and_images_in_a_document_never_reach_the_browser_as_markup(browse
         page.close()
         demo.close()
         listener.close()
+
+
+def test_an_index_folder_without_write_permission_is_one_line(tmp_path):
+    corpus = _corpus(tmp_path)
+    index_dir = tmp_path / "index"
+    index_dir.mkdir()
+    index_dir.chmod(0o555)
+    prefix: tuple[str, ...] = ()
+    if os.geteuid() == 0:  # root writes anywhere; without its capabilities it is held to the mode
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root and setpriv (util-linux) is missing: cannot deny a write")
+        prefix = (setpriv, "--inh-caps=-all", "--bounding-set=-all")
+    result = subprocess.run(
+        [*prefix, sys.executable, "-c", _CLI_WITH_FILE_LIMIT, "none", "build", "--corpus", str(corpus),
+         "--index", str(index_dir), "--model", HashingEncoder.name, "--no-multilingual"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: Could not write the index at '{index_dir}': permission denied; make the folder writable, "
+        "or pass --index with a folder you can write. The index is unchanged."
+    )
+    assert "Traceback" not in result.stderr
