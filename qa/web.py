@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from starlette.middleware import Middleware
+from fastapi.middleware import Middleware
 
 from qa.build import build_index, corpus_changes
 from qa.config import RetrievalOptions
