@@ -46,15 +46,13 @@ def convex_scores(
     uses the scores' size, not just their order (Bruch et al., 2023). A chunk that the
     lexical search did not return has BM25 0.
 
-    ``lexical_scale`` is the query's idf sum (``Index.lexical_idf``): a chunk of average
-    length holding every query word once scores about 1, one holding a single rare word of
-    five well below. So the lexical evidence weighs what it explains of the query, decided
-    per query from the lists themselves. Normalising by the best BM25 instead gave a lone
-    weak match full marks, and fusion lost to dense search alone where few query words match
-    (XOR-TyDi's Korean questions over English passages with a lexical index that matches a
-    word or two: nDCG@10 0.666 vs 0.731 dense alone; this way 0.730). SciFact is unchanged
-    (0.732 both ways, weight 0.5); KorQuAD 0.955 (lexical alone 0.956, RRF 0.841).
-    benchmarks/RESULTS.md, "Adaptive fusion".
+    ``lexical_scale`` is the query's idf sum over the words the index holds
+    (``Index.lexical_idf``): a chunk of average length holding each of them once scores
+    about 1, one holding a single common word well below. So the lexical evidence weighs
+    what it explains of the query, decided per query; normalising by the best BM25 gave the
+    best hit full marks however little of the query it matched. SciFact test nDCG@10 0.733
+    (0.732 before); KorQuAD 0.955 with lexical alone 0.956 (Korean questions were fused by
+    RRF only: 0.841); benchmarks/RESULTS.md, "Adaptive fusion".
     """
     scale = lexical_scale if lexical_scale > 0 else 1.0
     return {

@@ -54,7 +54,9 @@ def test_a_word_with_a_particle_finds_the_other_forms_of_it(corpus, tmp_path):
     assert _sources(index, "Han river") == ["seoul.txt"]  # Latin text is searched as before
 
 
-def test_the_query_idf_is_bm25s_over_the_chunks_and_an_unknown_word_counts_fully(corpus, tmp_path):
+def test_the_query_idf_is_bm25s_over_the_chunks_and_leaves_out_unknown_words(corpus, tmp_path):
+    for n, topic in enumerate(["tides", "cranes", "ferries", "storms"]):
+        (corpus / f"filler{n}.txt").write_text(f"Notes {n}\n\nThe port logs {topic} every day.\n")
     fake_build(corpus, tmp_path / "index", HashingEncoder())
     index = open_index(tmp_path / "index")
     n = index.chunk_count
@@ -63,9 +65,12 @@ def test_the_query_idf_is_bm25s_over_the_chunks_and_an_unknown_word_counts_fully
         return max(1e-6, math.log((n - postings + 0.5) / (postings + 0.5)))
 
     assert index.lexical_idf(["river"]) == pytest.approx(idf(1))
-    assert index.lexical_idf(["river", "zeppelin"]) == pytest.approx(idf(1) + idf(0))
+    assert n == 6 and idf(1) > 1.0
+    assert index.lexical_idf(["river", "containers"]) == pytest.approx(2 * idf(1))
+    assert index.lexical_idf(["river", "port"]) == pytest.approx(idf(1) + idf(5))
+    assert index.lexical_idf(["river", "zeppelin"]) == pytest.approx(idf(1))  # no chunk holds zeppelin
     # 서울에서 is searched as 서울 (one chunk holds it), 울에 and 에서 (none does).
-    assert index.lexical_idf(["서울에서"]) == pytest.approx(idf(1) + 2 * idf(0))
+    assert index.lexical_idf(["서울에서"]) == pytest.approx(idf(1))
 
 
 def _make_format_3(index_dir) -> None:

@@ -367,13 +367,15 @@ class Index:
     def lexical_idf(self, terms: list[str]) -> float:
         """The sum of the query terms' BM25 idf (FTS5's formula, over chunks): about the
         score of a chunk of average length that holds every term once, so a hit's BM25
-        over it says how much of the query the hit explains. A term no chunk holds counts
-        with the largest idf. Counts are exact up to ``LEXICAL_POSTINGS_BUDGET``; above it
-        a common word's idf is overstated a little."""
+        over it says how much of the query the hit explains. A term no chunk holds (a Korean
+        word over English text) is no evidence for or against any chunk and is left out.
+        Counts are exact up to ``LEXICAL_POSTINGS_BUDGET``; above it a common word's idf is
+        overstated a little."""
         total = max(1, self.chunk_count)
         return sum(
             max(1e-6, math.log((total - postings + 0.5) / (postings + 0.5)))
             for postings in map(self._postings, self._lexical_terms(terms))
+            if postings > 0
         )
 
     def _lexical_terms(self, terms: list[str]) -> list[str]:
