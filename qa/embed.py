@@ -142,7 +142,7 @@ class SentenceTransformerEncoder:
 # packaged weights). onnxruntime runs it without importing torch or sentence-transformers,
 # which took most of a small build's time (tens of seconds on a busy 2-core machine), and
 # about twice as fast; its vectors have cosine 0.993 to the original model's and SciFact
-# retrieval scores the same (benchmarks/RESULTS.md, "Default build speed"), so an index
+# retrieval scores the same (benchmarks/RESULTS.md, "Default encoder"), so an index
 # built with either opens with the other.
 DEFAULT_MODEL_ONNX = Path(__file__).parent / "models" / "all-MiniLM-L6-v2-int8.onnx"
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length: longer texts are cut, as sentence-transformers does

@@ -32,7 +32,7 @@ def query_terms(text: str) -> list[str]:
 # pieces do (서울, 울에, 에서 share 서울 with 서울의). On KorQuAD (964 paragraphs, every
 # 10th question) the gold paragraph is the first lexical hit for 91% of the questions
 # with them, 76% with whole words; the trigram tokenizer (72%) and the kiwipiepy
-# morphological analyser (92%, 25x slower to index, an 88 MB model) were measured too
+# morphological analyser (92%, 30x slower to index, an 88 MB model) were measured too
 # (benchmarks/RESULTS.md, "Korean lexical search").
 _HANGUL_WORD = re.compile(r"[\uac00-\ud7a3]+")
 
