@@ -314,11 +314,6 @@ def test_unanswerable_question_abstains_and_shows_the_closest_passages(page):
 
 
 @pytest.mark.browser
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10: the learned answer scorer answers MEETING with the sentence announcing the "
-    "meeting, not the one naming Brussels (dev d01), so the follow-up has no Brussels to resolve",
-)
 def test_followup_question_is_resolved_against_the_previous_turn(page):
     answer, _ = _ask(page, MEETING)
     assert "Brussels" in answer.inner_text()
