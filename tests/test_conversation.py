@@ -136,11 +136,6 @@ def _check_resolved(answer: Answer) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10: the learned answer scorer answers MEETING with the sentence announcing the "
-    "meeting, not the one naming Brussels (dev d01), so the follow-up has no Brussels to resolve",
-)
 def test_engine_and_qa_answer_resolve_a_follow_up(demo_engine, demo_index):
     first = demo_engine.answer(MEETING)
     _check_resolved(demo_engine.answer(FOLLOW_UP, history=[first]))
@@ -150,11 +145,6 @@ def test_engine_and_qa_answer_resolve_a_follow_up(demo_engine, demo_index):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10: the learned answer scorer answers MEETING with the sentence announcing the "
-    "meeting, not the one naming Brussels (dev d01), so the follow-up has no Brussels to resolve",
-)
 def test_cli_ask_follow_up_and_chat_resolve_it_too(demo_index, capsys, monkeypatch):
     index = ["--index", str(demo_index)]
     assert main(["ask", FOLLOW_UP, "--follow-up", MEETING, "--json", *index]) == 0
