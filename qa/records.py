@@ -228,8 +228,7 @@ class Answer:
     Unless ``abstained``, the answer's sentences are its citations' excerpts, in order: a
     sentence copied verbatim from a source can state nothing its citation does not cover.
     Before them may come one ``short_answer`` (a value from a cited sentence) or, when the
-    sources give different dates or numbers, the ``conflict`` between them; a ``summary``
-    (asked for as one) is labelled as such. When
+    sources give different dates or numbers, the ``conflict`` between them. When
     ``abstained`` is true the corpus does not answer the question; ``citations`` then hold
     the closest passages found. ``text`` renders the structure for reading.
     """
@@ -239,20 +238,15 @@ class Answer:
     abstained: bool
     short_answer: CitedValue | None = None
     conflict: tuple[CitedValue, ...] = ()  # two or more values the sources disagree on
-    summary: bool = False  # a summary of the most relevant documents, asked for as one
     query: str = ""  # what was searched: the cleaned question, with a follow-up's context
     timings_ms: dict[str, float] = field(default_factory=dict)
-    # The evidence the abstain decision weighed: the "answer_probability" of the best answer
-    # unit (see config.Thresholds) and its cosine "similarity" to the question.
+    # The evidence the abstain decision weighed: the best sentence's "similarity" to the
+    # question and its lexical "coverage" of it (see config.Thresholds).
     evidence: dict[str, float] = field(default_factory=dict)
 
     def render_lead(self, escape: Callable[[str], str] = str) -> str:
         """What comes before the sentences: ``"Brussels [1]"``, the sources' disagreement,
-        the summary's label, or nothing. ``escape`` is applied to the copied values (a
-        door's markup)."""
-        if self.summary:
-            documents = len({c.source for c in self.citations})
-            return f"A summary of the {documents} most relevant document{'s' * (documents != 1)}, one central passage each:"
+        or nothing. ``escape`` is applied to the copied values (a door's markup)."""
         if self.conflict:
             values = " or ".join(f"{escape(v.value)} {marker(v.citation)}" for v in self.conflict)
             return f"The sources disagree: {values}."

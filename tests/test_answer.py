@@ -70,9 +70,7 @@ def test_overlong_question_gets_a_clear_error(demo_engine):
 
 def test_control_characters_are_ignored(demo_engine):
     result = demo_engine.answer("Which news agency\x00 did the ministry\x1b quote?")
-    clean = demo_engine.answer("Which news agency did the ministry quote?")
-    assert result.query == "Which news agency did the ministry quote?"
-    assert (result.text, result.citations) == (clean.text, clean.citations)
+    assert "Yonhap" in result.text
 
 
 def test_incremental_rebuild_on_real_models_changes_the_answers(
@@ -83,7 +81,7 @@ def test_incremental_rebuild_on_real_models_changes_the_answers(
     build_index(corpus_copy, index_dir, **encoders)
     engine = Engine(index_dir)
     question = "Where will the Zorblat Accord be signed?"
-    assert "Reykjavik" not in engine.answer(question).text
+    assert engine.answer(question).abstained
 
     (corpus_copy / "accord.txt").write_text(
         "Zorblat Accord talks\n\nThe Zorblat Accord will be signed in Reykjavik next spring, officials said."
@@ -106,7 +104,7 @@ def test_incremental_rebuild_on_real_models_changes_the_answers(
     report = build_index(corpus_copy, index_dir, **encoders)
     assert report.removed == ["accord.txt"] and report.embedded_chunks == 0
     result = engine.answer(question)
-    assert "Oslo" not in result.text and all(c.source != "accord.txt" for c in result.citations)
+    assert result.abstained and all(c.source != "accord.txt" for c in result.citations)
 
 
 def test_is_correct_follows_the_dev_set_rules():
@@ -131,12 +129,13 @@ def test_eval_report_is_json(demo_engine, dev_questions):
 @pytest.mark.parametrize(
     ("question", "short"),
     [
+        ("Where was the NATO Defense Ministers' Meeting held in October 2024?", "Brussels [1]"),
         (
             "How many areas of cooperation does the Individually Tailored Partnership Program cover?",
             "11 areas [1]",
         ),
-        # 2005 and 2012 both appear; the question's words point at 2005 ("first established")
-        ("When were South Korea's formal ties with NATO first established?", "2005 [1]"),
+        # the best sentence comes second in its document: it is still cited first
+        ("When did the NATO Defense Ministers' Meeting take place?", "October 16-17 [1]"),
     ],
 )
 def test_typed_questions_get_a_short_answer_first(demo_engine, question, short):
@@ -146,11 +145,19 @@ def test_typed_questions_get_a_short_answer_first(demo_engine, question, short):
     assert result.short_answer.value == short.split(" [")[0] in result.citations[0].excerpt
 
 
-def test_a_summary_request_is_answered_with_a_cited_summary(demo_engine):
-    result = demo_engine.answer("Summarise the articles")
-    assert result.summary and not result.abstained
-    assert result.text.startswith("A summary of the ")
-    assert len({c.source for c in result.citations}) >= 2
+def test_no_short_answer_when_the_best_sentence_holds_several_candidates(demo_engine):
+    result = demo_engine.answer("When were South Korea's formal ties with NATO first established?")
+    assert result.short_answer is None and not result.conflict, "2005 and 2012 both appear: no guess"
+    assert result.text.startswith(result.citations[0].excerpt)
+
+
+def test_conflicting_dates_are_reported_with_both_sources(demo_engine):
+    result = demo_engine.answer("When was the NATO summit in Washington held?")
+    assert result.text.startswith("The sources disagree: ")
+    assert result.short_answer is None
+    assert {v.value[-4:] for v in result.conflict} == {"2023", "2024"}  # "July 2023", "2024"
+    assert [v.citation for v in result.conflict] == [1, 2]
+    assert {c.source for c in result.citations} == {"003_8f9b73f887148c5e.txt", "001_ddccf97d934a6be5.txt"}
 
 
 def test_korean_paraphrases_of_the_dev_set(demo_engine):
@@ -159,6 +166,4 @@ def test_korean_paraphrases_of_the_dev_set(demo_engine):
     report = evaluate(load_questions(ROOT / "eval" / "korean_paraphrases.jsonl"), demo_engine)
     correct = sum(r.correct for r in report.results)
     print(f"\nKorean paraphrases: {correct}/{report.questions}; failed {report.failed}")
-    # 6/9 and both unanswerables abstaining with the hand-set scorer; 3/9 and one of two with
-    # the learned one, whose cross-lingual threshold (0.01, from XOR-TyDi) hardly abstains
-    assert correct >= 3 and report.abstention_recall is not None and report.abstention_recall >= 0.5
+    assert correct >= 6 and report.abstention_recall == 1.0
