@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -34,7 +33,7 @@ from qa.pipeline import Engine
 from qa.records import Answer, Citation, CitedValue
 from qa.testing import registered_encoder
 from qa.web import launch
-from tests.conftest import CORPUS, ROOT, fake_build
+from tests.conftest import CORPUS, ROOT, fake_build, free_port
 from tests.fakes import HashingEncoder
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")
@@ -44,15 +43,9 @@ FOLLOW_UP = "Who represented South Korea there?"
 KEY = "test-key-8c1f0e"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def _serve(engine: Engine, corpus: Path | None, **options: Any) -> Iterator[SimpleNamespace]:
-    port = _free_port()
+    port = free_port()
     demo = launch(
         corpus_dir=corpus, index_dir=engine.index_dir, port=port, engine=engine, block=False, **options
     )

@@ -12,7 +12,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -32,7 +31,7 @@ from qa.records import ABSTAIN_TEXT, Answer
 from qa.store import open_index
 from qa.testing import registered_encoder
 from qa.text import CITATION_MARKER
-from tests.conftest import CORPUS, ROOT, fake_build
+from tests.conftest import CORPUS, ROOT, fake_build, free_port
 from tests.fakes import HashingEncoder
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")
@@ -464,19 +463,13 @@ def test_undecodable_bytes_in_a_command_line_question(fake_index):
     assert b"[1]" in result.stdout and b"Traceback" not in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def fake_server(fake_index) -> Iterator[SimpleNamespace]:
     from gradio_client import Client
 
     from qa.web import launch
 
-    port = _free_port()
+    port = free_port()
     corpus = fake_index.parent / "corpus"
     demo = launch(corpus_dir=corpus, index_dir=fake_index, port=port, engine=Engine(fake_index), block=False)
     url = f"http://127.0.0.1:{port}"

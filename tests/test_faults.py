@@ -13,7 +13,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,7 +33,7 @@ from qa.records import Answer
 from qa.store import Index, open_index
 from qa.testing import chunk_store, registered_encoder
 from qa.text import query_terms
-from tests.conftest import CORPUS, ROOT
+from tests.conftest import CORPUS, ROOT, free_port
 from tests.fakes import HashingEncoder
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")
@@ -499,12 +498,6 @@ class PinnedEngine(Engine):
         return self._pinned.index  # type: ignore[no-any-return]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _harbour_version(citations: list[dict], texts: dict[str, str]) -> str:
     """``old`` or ``new``: which harbour notice every harbour citation comes from."""
     versions = set()
@@ -546,7 +539,7 @@ def test_queries_during_rebuilds_see_the_old_or_the_new_index_whole(tmp_path, ha
     build_index(corpus, index_dir, settings=SETTINGS, encoder=hashing)
 
     python_engine, web_engine = PinnedEngine(index_dir), PinnedEngine(index_dir)
-    port = _free_port()
+    port = free_port()
     demo = launch(index_dir=index_dir, port=port, engine=web_engine, block=False)
     seen: dict[str, list[str]] = {"python": [], "web": []}
     errors: list[str] = []

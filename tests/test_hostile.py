@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -43,7 +42,7 @@ from qa.records import CorpusFile
 from qa.sandbox import DocumentReaders, ReadLimits, check_docx, check_pdf
 from qa.store import open_index
 from qa.testing import registered_encoder
-from tests.conftest import ROOT, fake_build
+from tests.conftest import ROOT, fake_build, free_port
 from tests.fakes import HashingEncoder
 from tests.test_web import browser  # noqa: F401 (the Chromium fixture)
 
@@ -368,12 +367,6 @@ def test_the_ratio_test_catches_quadratic_work():
 # --- the server: hostile files while it serves, uploads, logins --------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def hostile_server(tmp_path_factory) -> Iterator[SimpleNamespace]:
     """A served index of two documents; a rebuild reads each file for at most 6 s."""
@@ -388,7 +381,7 @@ def hostile_server(tmp_path_factory) -> Iterator[SimpleNamespace]:
     index_dir = base / "index"
     with registered_encoder(encoder):
         fake_build(corpus, index_dir, encoder)
-        port = _free_port()
+        port = free_port()
         demo = launch(
             corpus_dir=corpus,
             index_dir=index_dir,
@@ -573,7 +566,7 @@ def test_ask_with_a_k_that_is_not_a_whole_number_says_so(hostile_server, k):
 def test_logins_are_rate_limited_per_client(hostile_server):
     from qa.web import LOGIN_ATTEMPTS, launch
 
-    port = _free_port()
+    port = free_port()
     with registered_encoder(hostile_server.encoder):
         demo = launch(
             index_dir=hostile_server.index_dir,
@@ -716,7 +709,7 @@ def test_links_and_images_in_a_document_never_reach_the_browser_as_markup(browse
     )
     settings = Settings(multilingual=False)
     build_index(corpus, tmp_path / "index", settings=settings, encoder=encoder)
-    port = _free_port()
+    port = free_port()
     from qa.web import launch
 
     # About rendering, not about when to answer: an engine that never abstains sends the

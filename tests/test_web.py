@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from qa.errors import OptionsError, UploadError
 from qa.pipeline import Engine
 from qa.records import Answer, Citation, CitedValue
 from qa.web import answer_pieces, launch, retrieval_options, sources_html
+from tests.conftest import free_port
 
 # Gradio's queue uses pandas options that pandas 3 deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")
@@ -159,12 +159,6 @@ def test_upload_size_is_limited(tmp_path):
 # --- the live app ------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, encoder, multilingual_encoder) -> Iterator[SimpleNamespace]:
     """The app over a copy of the bundled corpus, served in-process on a free port."""
@@ -180,7 +174,7 @@ def served(tmp_path_factory, encoder, multilingual_encoder) -> Iterator[SimpleNa
     index_dir = base / "index"
     build_index(corpus, index_dir, encoder=encoder, multilingual_encoder=multilingual_encoder)
     engine = Engine(index_dir)
-    port = _free_port()
+    port = free_port()
     demo = launch(corpus_dir=corpus, index_dir=index_dir, port=port, engine=engine, block=False)
     try:
         yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", corpus=corpus, engine=engine, demo=demo)
@@ -405,7 +399,7 @@ def test_ask_endpoint_returns_the_answer_as_json(served):
 def test_login_is_required_when_auth_is_given(served):
     from gradio_client import Client
 
-    port = _free_port()
+    port = free_port()
     demo = launch(
         index_dir=served.engine.index_dir,
         port=port,
