@@ -29,8 +29,8 @@ chat: install
 	$(VENV)/bin/qa serve
 
 lint: install-test
-	$(VENV)/bin/ruff check qa tests benchmarks
-	$(VENV)/bin/ruff format --check qa tests benchmarks
+	$(VENV)/bin/ruff check qa tests benchmarks scripts
+	$(VENV)/bin/ruff format --check qa tests benchmarks scripts
 	$(VENV)/bin/mypy qa
 
 # Scanned PDFs are read with the tesseract OCR engine (English and Korean), also from Debian;
