@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,42 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def start_event(url: str, event: str, data: list, *, element: str | None = None) -> str:
+    """Start the Gradio app's ``event`` (on the element with ``elem_id`` ``element``, or the
+    app's only such event) through the queue, as the page does; return the queue session to
+    read its result from (``event_result``). ``gradio_client`` cannot call these: they are not
+    API endpoints."""
+    import httpx
+
+    config = httpx.get(f"{url}/config").json()
+    ids = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+    fn_index = next(
+        i
+        for i, d in enumerate(config["dependencies"])
+        if [t[1] if element is None else (ids.get(t[0]), t[1]) for t in d["targets"]]
+        == [event if element is None else (element, event)]
+    )
+    session = f"test-{time.monotonic_ns()}"
+    joined = httpx.post(
+        f"{url}/gradio_api/queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session}
+    )
+    assert joined.status_code == 200, joined.text
+    return session
+
+
+def event_result(url: str, session: str, *, timeout: float) -> dict:
+    """The final message of the event started as ``session``."""
+    import httpx
+
+    with httpx.stream(
+        "GET", f"{url}/gradio_api/queue/data", params={"session_hash": session}, timeout=timeout
+    ) as events:
+        for line in events.iter_lines():
+            if '"process_completed"' in line:
+                return dict(json.loads(line.removeprefix("data:")))
+    raise AssertionError("the event never completed")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -31,7 +31,7 @@ from qa.records import ABSTAIN_TEXT, Answer
 from qa.store import open_index
 from qa.testing import registered_encoder
 from qa.text import CITATION_MARKER
-from tests.conftest import CORPUS, ROOT, fake_build, free_port
+from tests.conftest import CORPUS, ROOT, event_result, fake_build, free_port, start_event
 from tests.fakes import HashingEncoder
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")
@@ -496,24 +496,8 @@ def test_odd_questions_through_the_web_ask_endpoint(fake_server, question, error
 
 
 def _run_event(url: str, trigger: str, data: list) -> dict:
-    """Run the app's event for ``trigger`` (as the page does, through the queue); return the
-    final message. ``gradio_client`` cannot call these: they are not API endpoints."""
-    import httpx
-
-    dependencies = httpx.get(f"{url}/config").json()["dependencies"]
-    (fn_index,) = [i for i, d in enumerate(dependencies) if [t[1] for t in d["targets"]] == [trigger]]
-    session = f"bad-input-{time.monotonic_ns()}"
-    joined = httpx.post(
-        f"{url}/gradio_api/queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session}
-    )
-    assert joined.status_code == 200, joined.text
-    with httpx.stream(
-        "GET", f"{url}/gradio_api/queue/data", params={"session_hash": session}, timeout=60
-    ) as events:
-        for line in events.iter_lines():
-            if '"process_completed"' in line:
-                return dict(json.loads(line.removeprefix("data:")))
-    raise AssertionError("the event never completed")
+    """Run the app's event for ``trigger`` through the queue; return its final message."""
+    return event_result(url, start_event(url, trigger, data), timeout=60)
 
 
 def _upload(url: str, name: str, content: bytes):  # type: ignore[no-untyped-def]

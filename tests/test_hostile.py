@@ -42,7 +42,7 @@ from qa.records import CorpusFile
 from qa.sandbox import DocumentReaders, ReadLimits, check_docx, check_pdf
 from qa.store import open_index
 from qa.testing import registered_encoder
-from tests.conftest import ROOT, fake_build, free_port
+from tests.conftest import ROOT, event_result, fake_build, free_port, start_event
 from tests.fakes import HashingEncoder
 from tests.test_web import browser  # noqa: F401 (the Chromium fixture)
 
@@ -397,36 +397,8 @@ def hostile_server(tmp_path_factory) -> Iterator[SimpleNamespace]:
             demo.close()
 
 
-def _event(url: str, element: str, event: str, data: list) -> str:
-    """Start the app's ``event`` on the element ``element`` as the page does; return the
-    queue session to read its result from (``_result``)."""
-    config = httpx.get(f"{url}/config").json()
-    ids = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
-    fn_index = next(
-        i
-        for i, d in enumerate(config["dependencies"])
-        if [(ids.get(t[0]), t[1]) for t in d["targets"]] == [(element, event)]
-    )
-    session = f"hostile-{time.monotonic_ns()}"
-    joined = httpx.post(
-        f"{url}/gradio_api/queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session}
-    )
-    assert joined.status_code == 200, joined.text
-    return session
-
-
-def _result(url: str, session: str) -> dict:
-    with httpx.stream(
-        "GET", f"{url}/gradio_api/queue/data", params={"session_hash": session}, timeout=120
-    ) as events:
-        for line in events.iter_lines():
-            if '"process_completed"' in line:
-                return dict(json.loads(line.removeprefix("data:")))
-    raise AssertionError("the event never completed")
-
-
 def _run(url: str, element: str, event: str, data: list) -> list:
-    result = _result(url, _event(url, element, event, data))
+    result = event_result(url, start_event(url, event, data, element=element), timeout=120)
     assert result["success"], result
     return list(result["output"]["data"])
 
@@ -455,7 +427,7 @@ def test_server_stays_responsive_and_a_second_rebuild_says_one_is_running(hostil
     slow = shared_stream_pdf(hostile_server.corpus / "slow.pdf", pages=100, stream_bytes=1 << 20)
     (hostile_server.corpus / "brackets.md").write_text("Brackets\n\n" + "[" * 1_000_000 + "\n")
     client = Client(f"{hostile_server.url}/", verbose=False)
-    first = _event(hostile_server.url, "qa-rebuild", "click", [])
+    first = start_event(hostile_server.url, "click", [], element="qa-rebuild")
     time.sleep(1.5)  # the workers have started; one is in the PDF
     try:
         (status, _) = _run(hostile_server.url, "qa-rebuild", "click", [])
@@ -469,7 +441,7 @@ def test_server_stays_responsive_and_a_second_rebuild_says_one_is_running(hostil
             assert answer["citations"]
         # The page and an answer, together, in under 2 s (the median: a shared machine has spikes).
         assert sorted(latencies)[1] < 2, latencies
-        result = _result(hostile_server.url, first)
+        result = event_result(hostile_server.url, first, timeout=120)
         status = result["output"]["data"][0]
         assert "skipped slow.pdf: took longer than 6 s to read" in status, status
     finally:
