@@ -48,16 +48,29 @@ def convex_scores(
 
     ``lexical_scale`` is the query's idf sum over the words the index holds
     (``Index.lexical_idf``): a chunk of average length holding each of them once scores
-    about 1, one holding a single common word well below. So the lexical evidence weighs
-    what it explains of the query, decided per query; normalising by the best BM25 gave the
-    best hit full marks however little of the query it matched. SciFact test nDCG@10 0.733
-    (0.732 before); KorQuAD 0.955 with lexical alone 0.956 (Korean questions were fused by
-    RRF only: 0.841); benchmarks/RESULTS.md, "Adaptive fusion".
+    about 1, one holding a single common word well below. So a lexical hit weighs what it
+    explains of the words the index could match; normalising by the best BM25 gave the best
+    hit full marks however little of the query it matched.
     """
     scale = lexical_scale if lexical_scale > 0 else 1.0
     return {
         i: dense_weight * dense[i] + (1 - dense_weight) * min(1.0, lexical.get(i, 0.0) / scale) for i in pool
     }
+
+
+def query_dense_weight(base: float, lexical_coverage: float) -> float:
+    """The dense weight of one query's ``convex_scores``: ``base`` when the index holds
+    all of the query's words, rising to 1 as the share it holds (``Index.lexical_coverage``)
+    falls to 0.
+
+    Lexical evidence can only speak for the part of a question the index can match. A
+    Korean question over English text matches a Latin name or a number at most; scaled by
+    those words alone, such a match got full marks and pulled fusion below dense search
+    (XOR-TyDi nDCG@10 0.673 against dense 0.731 when a word or two matched). Weighted by
+    its coverage it nudges the order instead (0.734). benchmarks/RESULTS.md, "Issue 13".
+    """
+    coverage = min(1.0, max(0.0, lexical_coverage))
+    return 1.0 - coverage * (1.0 - base)
 
 
 class Query:
@@ -122,9 +135,13 @@ class Retriever:
         exact = self.index.dense_scores(query.embed(), pool, multilingual=query.cross_lingual)
         dense_scores = dict(zip(pool, exact.tolist(), strict=True))
         if options.rerank and pool:
-            weight = options.dense_weight if options.dense or options.lexical else 1.0
             lexical = dict(ranked.get("lexical", []))
-            scale = self.index.lexical_idf(query.terms) if lexical else 1.0
+            weight = 1.0
+            scale = 1.0
+            if lexical:
+                base = options.cross_lingual_dense_weight if query.cross_lingual else options.dense_weight
+                weight = query_dense_weight(base, self.index.lexical_coverage(query.terms))
+                scale = self.index.lexical_idf(query.terms)
             scores = convex_scores(pool, dense_scores, lexical, weight, scale)
             pool.sort(key=lambda chunk_id: -scores[chunk_id])
         head = options.k

@@ -72,6 +72,12 @@ def test_the_query_idf_is_bm25s_over_the_chunks_and_leaves_out_unknown_words(cor
     # 서울에서 is searched as 서울 (one chunk holds it), 울에 and 에서 (none does).
     assert index.lexical_idf(["서울에서"]) == pytest.approx(idf(1))
 
+    # The share of the query's idf the index holds; a word no chunk holds counts as idf(0).
+    assert index.lexical_coverage(["river", "port"]) == pytest.approx(1.0)
+    assert index.lexical_coverage(["river", "zeppelin"]) == pytest.approx(idf(1) / (idf(1) + idf(0)))
+    assert index.lexical_coverage(["서울에서"]) == pytest.approx(idf(1) / (idf(1) + 2 * idf(0)))
+    assert index.lexical_coverage(["zeppelin"]) == index.lexical_coverage([]) == 0.0
+
 
 def _make_format_3(index_dir) -> None:
     """Turn a fresh index into what qa wrote before format 4: whole words in the lexical

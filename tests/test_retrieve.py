@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from qa.build import build_index
 from qa.config import RetrievalOptions
-from qa.retrieve import RRF_K, Retriever, convex_scores, fuse
+from qa.retrieve import RRF_K, Retriever, convex_scores, fuse, query_dense_weight
 from qa.store import open_index
 from tests.conftest import fake_build
 
@@ -29,6 +30,14 @@ def test_convex_scores_weigh_the_cosine_and_the_bm25_over_the_query_idf():
     assert convex_scores([1], {1: 0.2}, {1: 30.0}, 0.5, 20.0) == pytest.approx({1: 0.1 + 0.5})
     # No lexical list: the cosine alone, scaled by its weight.
     assert convex_scores([1], {1: 0.8}, {}, 0.75, 0.0) == pytest.approx({1: 0.6})
+
+
+def test_the_dense_weight_rises_to_one_as_the_index_holds_less_of_the_query():
+    assert query_dense_weight(0.5, 1.0) == pytest.approx(0.5)  # every word held: the base weight
+    assert query_dense_weight(0.3, 1.0) == pytest.approx(0.3)
+    assert query_dense_weight(0.5, 0.2) == pytest.approx(0.9)  # BM25 keeps the share it can explain
+    assert query_dense_weight(0.5, 0.0) == query_dense_weight(0.5, -0.1) == 1.0  # nothing held: dense
+    assert query_dense_weight(0.5, 1.7) == pytest.approx(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +72,16 @@ def test_search_fuses_the_lists_and_reports_each_hits_ranks(retriever):
 
 def test_rerank_orders_by_the_convex_score(retriever):
     options = RetrievalOptions(k=3, dense_weight=0.5)
-    hits = retriever.search("ferry cargo crane", options)
-    terms = ["ferry", "cargo", "crane"]
+    hits = retriever.search("ferry cargo crane zeppelin", options)
+    terms = ["ferry", "cargo", "crane", "zeppelin"]
+    coverage = retriever.index.lexical_coverage(terms)
+    assert 0.0 < coverage < 1.0  # no chunk holds zeppelin
     lexical = dict(retriever.index.search_lexical(terms, options.candidates))
     expected = convex_scores(
         [h.chunk_id for h in hits],
         {h.chunk_id: h.dense_score for h in hits},
         lexical,
-        0.5,
+        query_dense_weight(0.5, coverage),
         retriever.index.lexical_idf(terms),
     )
     assert [h.score for h in hits] == pytest.approx([expected[h.chunk_id] for h in hits])
@@ -80,3 +91,36 @@ def test_rerank_orders_by_the_convex_score(retriever):
 
 def test_a_non_latin_question_stays_in_the_dense_space_without_a_cross_lingual_index(retriever):
     assert not retriever.query("페리는 언제 출발하나요?").cross_lingual
+
+
+@pytest.mark.slow
+def test_a_latin_word_in_a_korean_question_does_not_outrank_the_passage_that_answers_it(
+    tmp_path, encoder, multilingual_encoder
+):
+    """Korean question, English corpus: only "1889" can match lexically, and only in the
+    wrong document. Scaled by the words the index holds, that match alone earned full lexical
+    marks and ranked the wrong document first; weighted by the share of the question it
+    covers, it leaves the order to the cross-lingual model."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "eiffel.txt").write_text(
+        "Eiffel Tower\n\nThe Eiffel Tower is a wrought-iron lattice tower in Paris. It was built "
+        "as the entrance arch of the World's Fair held in the city at the end of the 1880s.\n"
+    )
+    (corpus / "oklahoma.txt").write_text(
+        "Land Rush of 1889\n\nThe Land Rush of 1889 opened unassigned lands in Oklahoma to settlers. "
+        "On April 22, 1889, about 50,000 people lined up to claim farms. The rush of 1889 founded towns.\n"
+    )
+    (corpus / "bridge.txt").write_text(
+        "Tower Bridge\n\nTower Bridge crosses the River Thames in London near the Tower of London.\n"
+    )
+    build_index(corpus, tmp_path / "index", encoder=encoder, multilingual_encoder=multilingual_encoder)
+    retriever = Retriever(open_index(tmp_path / "index"), encoder, multilingual_encoder)
+    query = retriever.query("1889년 파리 만국박람회를 위해 세워진 철탑은 무엇인가요?")
+    assert query.cross_lingual
+    assert 0 < retriever.index.lexical_coverage(query.terms) < 0.2  # "1889" alone is held
+    dense = retriever.search(query, RetrievalOptions(k=3, lexical=False))
+    assert dense[0].chunk.source == "eiffel.txt"
+    hits = retriever.search(query, RetrievalOptions(k=3))
+    assert hits[0].chunk.source == "eiffel.txt"
+    assert hits[0].ranks.get("lexical") is None and hits[1].chunk.source == "oklahoma.txt"

@@ -378,6 +378,21 @@ class Index:
             if postings > 0
         )
 
+    def lexical_coverage(self, terms: list[str]) -> float:
+        """The share of the query's idf that the index holds, from 0 to 1: the idf of the
+        terms some chunk holds over that of all terms, a term no chunk holds counting as
+        FTS5's idf of a word in no chunk (the largest). A Korean question over English text
+        holds a Latin name or a number at most (near 0); a question in the corpus's
+        language nearly all of its words (near 1). 0 when the query has no terms."""
+        total = max(1, self.chunk_count)
+        held = missing = 0.0
+        for postings in map(self._postings, self._lexical_terms(terms)):
+            if postings > 0:
+                held += max(1e-6, math.log((total - postings + 0.5) / (postings + 0.5)))
+            else:
+                missing += math.log((total + 0.5) / 0.5)
+        return held / (held + missing) if held > 0 else 0.0
+
     def _lexical_terms(self, terms: list[str]) -> list[str]:
         """``terms`` as this index's lexical index stores words (Hangul in pieces from
         format 4 on; an older index holds whole words until 'qa build' migrates it)."""
