@@ -27,7 +27,6 @@ import pytest
 from qa.build import build_index
 from qa.cli import main
 from qa.config import Settings
-from qa.errors import IndexCorruptError
 from qa.pipeline import Engine
 from qa.records import Answer
 from qa.store import Index, open_index
@@ -413,6 +412,7 @@ def test_kill_9_at_any_moment_of_a_build_leaves_the_previous_index_whole(tmp_pat
         # removing older ones leaves one more, until the next build that commits.
         assert len(_generations(index_dir)) <= 3, _generations(index_dir)
         version = target
+        del before, after  # an open Index pins its generation: these must not keep old ones
 
     assert sum(phases.values()) == len(trials) >= 20
     with capsys.disabled():
@@ -591,15 +591,10 @@ def test_queries_during_rebuilds_see_the_old_or_the_new_index_whole(tmp_path, ha
         print(f"\nanswers during 8 rebuilds, by the harbour notice they cite: {counts}; errors: 0")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IndexCorruptError,
-    reason="qa/store/writer.py removes a generation that an open Index still reads (see the issue 5 report)",
-)
 def test_a_reader_that_outlives_two_rebuilds_can_still_read(tmp_path, hashing):
-    """Each thread opens its own connection to the chunk store when it first reads. After two
-    commits the reader's generation is deleted, and a thread that reads for the first time
-    is told the index is damaged and to rebuild it, though the live index is fine."""
+    """Each thread opens its own connection to the chunk store when it first reads: the
+    reader's generation must still be on disk after two commits (it pins it), and it goes
+    at the first build after the reader is closed."""
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS, corpus)
     index_dir = tmp_path / "index"
@@ -622,6 +617,12 @@ def test_a_reader_that_outlives_two_rebuilds_can_still_read(tmp_path, hashing):
     if isinstance(results[0], Exception):
         raise results[0]
     assert len(results[0]) == 5  # type: ignore[arg-type]
+    pinned = reader.path
+    reader = None  # closed: nothing holds its generation any more
+    (corpus / "new.txt").write_text("Added later\n\nSummit 2 met in Hobart.\n")
+    build_index(corpus, index_dir, settings=SETTINGS, encoder=hashing)
+    assert not pinned.exists(), "a generation nobody reads is removed by the next build"
+    assert len(_generations(index_dir)) == 2, "the live generation and the one before it"
 
 
 # --- tampered index files --------------------------------------------------------------------

@@ -219,3 +219,69 @@ def test_a_build_without_settings_keeps_the_ones_the_index_was_built_with(
     with pytest.raises(IndexMismatchError, match="chunk_size 300 \\(now 700\\)"):
         build_index(corpus_copy, index_dir, settings=Settings(model=fake_encoder.name, multilingual=False),
                     encoder=fake_encoder)  # fmt: skip
+
+
+_READER_CHILD = """
+import sys
+from qa.store import open_index
+index = open_index(sys.argv[1])
+print(index.path.name, flush=True)
+sys.stdin.readline()  # the parent rebuilds meanwhile
+print(len(index.documents()), flush=True)  # a first read, on a connection opened only now
+sys.stdin.readline()
+"""
+
+
+def test_a_reader_in_another_process_keeps_its_generation_through_rebuilds(corpus_copy, tmp_path):
+    """Replicas: a server process reading the index is not disturbed by any number of builds
+    in another process; its generation goes at the first build after it closes it."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    encoder = HashingEncoder()
+    index_dir = tmp_path / "index"
+    fake_build(corpus_copy, index_dir, encoder)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _READER_CHILD, str(index_dir)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert child.stdin is not None and child.stdout is not None
+    held = index_dir / child.stdout.readline().strip()
+    for n in range(3):
+        (corpus_copy / "new.txt").write_text(f"Added later\n\nSummit {n} met in Hobart.")
+        fake_build(corpus_copy, index_dir, encoder)
+    assert held.is_dir() and open_index(index_dir).path != held
+    child.stdin.write("\n")
+    child.stdin.flush()
+    assert child.stdout.readline().strip() == "5"
+    child.stdin.write("\n")
+    child.stdin.flush()
+    assert child.wait(timeout=30) == 0
+
+    (corpus_copy / "new.txt").write_text("Added later\n\nSummit 9 met in Hobart.")
+    fake_build(corpus_copy, index_dir, encoder)
+    generations = sorted(p.name for p in index_dir.glob("gen-*"))
+    assert not held.exists() and len(generations) == 2, generations
+
+
+def test_a_generation_retired_while_opening_gives_way_to_the_live_one(corpus_copy, tmp_path, monkeypatch):
+    """A reader that read CURRENT just before a build retired that generation opens the live
+    one instead of reporting a damaged index (across machines the window is wider)."""
+    import qa.store.reader as reader
+
+    encoder = HashingEncoder()
+    index_dir = tmp_path / "index"
+    for n in range(3):
+        (corpus_copy / "new.txt").write_text(f"Added later\n\nSummit {n} met in Hobart.")
+        fake_build(corpus_copy, index_dir, encoder)
+    retired = index_dir / "gen-000001"
+    assert not retired.exists()
+    reads = iter([retired])
+    live = reader.read_current
+    monkeypatch.setattr(reader, "read_current", lambda directory: next(reads, None) or live(directory))
+    assert open_index(index_dir).path == live(index_dir) == index_dir / "gen-000003"
+    monkeypatch.setattr(reader, "read_current", lambda directory: retired)
+    with pytest.raises(IndexCorruptError, match=r"missing generation 'gen-000001'.*qa build --full"):
+        open_index(index_dir)  # CURRENT itself names it: damage, with the fix

@@ -4,6 +4,7 @@ Layout of ``index/``::
 
     CURRENT                 name of the live generation, replaced atomically
     gen-000007/             one complete, immutable index
+        .readers            every open ``Index`` holds a shared lock on it (``pin_generation``)
         manifest.json       format, build settings, models, counts, vector index types
         store.sqlite        documents (text, sha256), chunks (text + offsets), FTS5 lexical index
         dense.faiss         chunk vectors, ids = chunk ids (``qa.store.vectors``)
@@ -12,12 +13,17 @@ Layout of ``index/``::
     .lock                   held by the one running build
 
 ``qa.store.writer`` writes a generation aside and switches CURRENT to it; a reader notices
-a new CURRENT and reopens (``Index.is_stale``).
+a new CURRENT and reopens (``Index.is_stale``). A generation is removed only when no reader,
+in any process on any machine sharing the folder, holds its ``.readers`` lock: an ``Index``
+that outlives any number of rebuilds can still read, and its generation goes at the first
+build after it is closed.
 """
 
 from __future__ import annotations
 
 import bisect
+import errno
+import fcntl
 import json
 import math
 import os
@@ -27,13 +33,13 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 import faiss
 import numpy as np
 
 from qa.config import Settings
-from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from qa.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from qa.records import Chunk, Citation, Manifest
 from qa.store.vectors import MMAP_READ_ONLY, index_type, search
 from qa.text import lexical_terms
@@ -46,6 +52,9 @@ READABLE_FORMATS = (1, 2, 3, 4)
 HANGUL_PIECES_FORMAT = 4  # the first format whose lexical index holds Hangul pieces
 CURRENT = "CURRENT"
 GENERATION = re.compile(r"^gen-(\d{6,})$")
+READERS = ".readers"  # in each generation: the lock its open readers share
+# Tries to open the live generation while builds keep retiring it under the reader's feet.
+_OPEN_ATTEMPTS = 20
 
 # Postings one lexical search may score in full. FTS5 scores every chunk that holds any
 # query word; at a million chunks a question's common words match a third of them (p50
@@ -115,12 +124,52 @@ def read_current(index_dir: Path) -> Path | None:
     return index_dir / name
 
 
+class GenerationRetiredError(IndexCorruptError):
+    """The generation was removed by a build between reading CURRENT and opening it: open
+    the live one instead (``open_index`` does)."""
+
+
+def pin_generation(generation: Path) -> IO[bytes] | None:
+    """Hold a shared lock on ``generation`` for as long as the returned file stays open, so
+    that no build removes it (``qa.store.writer.retire_generations``). Returns None where
+    the lock file cannot be created (a generation written by an older qa, on a read-only
+    folder): that generation is then kept only while it is live or the one before it.
+
+    Raises ``GenerationRetiredError`` when a build removed (or is removing) the generation.
+    """
+    pin = generation / READERS
+    try:
+        # O_CREAT: a generation published by an older qa has no lock file yet.
+        descriptor = os.open(pin, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except FileNotFoundError:
+        raise GenerationRetiredError(f"'{generation}' was removed") from None
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return None
+        raise
+    handle = os.fdopen(descriptor, "rb")
+    # Blocks only while a build is removing this generation (it holds the lock exclusively).
+    fcntl.flock(handle, fcntl.LOCK_SH)
+    try:
+        same = os.stat(pin).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        same = False
+    if not same:  # removed while this reader waited for the lock
+        handle.close()
+        raise GenerationRetiredError(f"'{generation}' was removed")
+    return handle
+
+
 class Index:
-    """A read-only view of one generation. Cheap to search from many threads."""
+    """A read-only view of one generation. Cheap to search from many threads.
+
+    The generation stays on disk as long as this object lives (see ``pin_generation``).
+    """
 
     def __init__(self, generation: Path) -> None:
         self.path = generation
         self.index_dir = generation.parent
+        self._pin = pin_generation(generation)
         self.manifest = self._read_manifest()
         self.dense = self._read_vectors("dense.faiss")
         self.multilingual = self._read_vectors("multilingual.faiss") if self.manifest.multilingual else None
@@ -457,19 +506,32 @@ def _phrase(term: str) -> str:
 
 
 def open_index(index_dir: str | os.PathLike[str] = "index", *, settings: Settings | None = None) -> Index:
-    """Open the live generation; with ``settings``, also check it was built with them."""
+    """Open the live generation; with ``settings``, also check it was built with them.
+
+    A build may commit and remove the generation just read from CURRENT before it is
+    opened; the live one is then opened instead."""
     directory = Path(index_dir)
-    generation = read_current(directory)
-    if generation is None:
-        raise IndexNotFoundError(
-            f"No index at '{directory}'. Run 'qa build' to build it from your corpus folder."
-        )
-    if not generation.is_dir():
-        raise IndexCorruptError(
-            f"The index at '{directory}' names a missing generation '{generation.name}'. "
-            "Run 'qa build --full' to rebuild it."
-        )
-    index = Index(generation)
-    if settings is not None:
-        index.check_settings(settings)
-    return index
+    for _ in range(_OPEN_ATTEMPTS):
+        generation = read_current(directory)
+        if generation is None:
+            raise IndexNotFoundError(
+                f"No index at '{directory}'. Run 'qa build' to build it from your corpus folder."
+            )
+        try:
+            index = Index(generation)
+        except IndexCorruptError:
+            if read_current(directory) != generation:
+                continue  # a build moved CURRENT on and retired this one meanwhile
+            if not generation.is_dir():
+                raise IndexCorruptError(
+                    f"The index at '{directory}' names a missing generation '{generation.name}'. "
+                    "Run 'qa build --full' to rebuild it."
+                ) from None
+            raise
+        if settings is not None:
+            index.check_settings(settings)
+        return index
+    raise IndexBusyError(
+        f"The index at '{directory}' changed {_OPEN_ATTEMPTS} times while it was being opened. "
+        "Try again when builds are less frequent."
+    )

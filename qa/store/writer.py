@@ -26,7 +26,15 @@ from qa.chunking import CHUNKER_VERSION
 from qa.config import Settings
 from qa.errors import IndexBusyError, IndexCorruptError
 from qa.records import Chunk, Document, Manifest, ModelInfo, VectorTypes
-from qa.store.reader import CURRENT, FORMAT_VERSION, GENERATION, HANGUL_PIECES_FORMAT, Index, read_current
+from qa.store.reader import (
+    CURRENT,
+    FORMAT_VERSION,
+    GENERATION,
+    HANGUL_PIECES_FORMAT,
+    READERS,
+    Index,
+    read_current,
+)
 from qa.store.vectors import EXACT_SEARCH_MAX, index_type, update_vectors
 from qa.text import lexical_form
 
@@ -249,21 +257,49 @@ class GenerationWriter:
 
 
 def publish(directory: Path, staging: Path) -> Path:
-    """Make ``staging`` the live generation; keep the one before it for open readers."""
+    """Make ``staging`` the live generation, then retire the generations no reader holds."""
     try:
         live = read_current(directory)
     except IndexCorruptError:
         live = None
     numbers = [int(m.group(1)) for p in directory.iterdir() if (m := GENERATION.match(p.name))]
     generation = directory / f"gen-{max(numbers, default=0) + 1:06d}"
+    (staging / READERS).touch()
     staging.rename(generation)
     pointer = directory / f".{CURRENT}.tmp"
     pointer.write_text(generation.name + "\n")
     fsync(pointer)
     os.replace(pointer, directory / CURRENT)
     fsync(directory)
-    keep = {generation.name, live.name if live is not None else ""}
-    for old in directory.glob("gen-*"):
-        if old.name not in keep:
-            shutil.rmtree(old, ignore_errors=True)
+    retire_generations(directory, keep={generation.name, live.name if live is not None else ""})
     return generation
+
+
+def retire_generations(directory: Path, *, keep: set[str]) -> list[str]:
+    """Remove every generation but ``keep`` that no open ``Index`` holds; return their names.
+
+    A reader holds its generation's ``.readers`` file with a shared lock; a generation is
+    removed while holding it exclusively, so a reader that opens it meanwhile waits, then
+    finds it gone and opens the live one (``qa.store.reader.pin_generation``). The one
+    before the live generation is kept as well (``keep``): for readers on a filesystem
+    whose locks do not reach other machines, it is what the one-rebuild grace period was.
+    A held generation goes at the first build after its last reader closes it.
+    """
+    removed = []
+    for old in sorted(directory.glob("gen-*")):
+        if old.name not in keep and GENERATION.match(old.name) and _remove_unless_read(old):
+            removed.append(old.name)
+    return removed
+
+
+def _remove_unless_read(generation: Path) -> bool:
+    try:
+        with open(generation / READERS, "ab") as handle:  # "ab": created for an older qa's generation
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # a reader holds it
+            shutil.rmtree(generation, ignore_errors=True)  # the lock is held until it is gone
+            return True
+    except (FileNotFoundError, NotADirectoryError):  # gone already, or not a generation folder
+        return False
