@@ -56,6 +56,7 @@ def build_index(
     progress: BuildProgress | None = None,
     exact_search_max: int | None = None,
     read_limits: ReadLimits | None = None,
+    ray: str | None = None,
 ) -> BuildReport:
     """Bring the index in line with the corpus, embedding only new and changed documents.
 
@@ -63,10 +64,13 @@ def build_index(
     defaults for a new one); ``full=True`` rebuilds from scratch. Vector search is exact up
     to ``exact_search_max`` chunks (default ``EXACT_SEARCH_MAX``) and approximate (IVF)
     beyond. Each file is read in a sandboxed worker process within ``read_limits`` (default
-    ``ReadLimits()``: 60 s, 1 GB); a file over them is skipped with the reason. Raises
+    ``ReadLimits()``: 60 s, 1 GB); a file over them is skipped with the reason. With ``ray``
+    (a Ray cluster's address, or ``"auto"``) the chunks to embed are embedded on that
+    cluster (``qa.distributed``); everything else runs here as without it. Raises
     ``IndexMismatchError`` when the existing index was built with other settings than the
     ones given, ``IndexBusyError`` when another build holds the index and ``ResourceError``
-    when the disk is full, the index folder not writable or memory short (the index is then
+    when the disk is full, the index folder not writable or memory short, and
+    ``ClusterError`` when ``ray`` is given but the cluster cannot embed (the index is then
     unchanged).
     """
     started = time.perf_counter()
@@ -74,6 +78,12 @@ def build_index(
     encoder = shared_encoder(settings.model) if encoder is None else encoder
     if settings.multilingual and multilingual_encoder is None:
         multilingual_encoder = shared_encoder(MULTILINGUAL_MODEL)
+    if ray is not None:
+        from qa.distributed import RayEncoder
+
+        encoder = RayEncoder(encoder, address=ray)
+        if multilingual_encoder is not None:
+            multilingual_encoder = RayEncoder(multilingual_encoder, address=ray)
     report = progress if progress is not None else (lambda stage, done, total: None)
     directory = Path(index_dir)
 

@@ -76,7 +76,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     bar = _ProgressBar()
     try:
-        report = build_index(args.corpus, args.index, settings=_settings(args), full=args.full, progress=bar)
+        report = build_index(
+            args.corpus, args.index, settings=_settings(args), full=args.full, progress=bar, ray=args.ray
+        )
     finally:
         bar.close()
     for skipped in report.skipped:
@@ -432,6 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
     build = with_index(verbs.add_parser("build", help="build or update the index from the corpus"))
     with_build_settings(build)
     build.add_argument("--full", action="store_true", help="rebuild from scratch")
+    build.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="embed on the Ray cluster at ADDRESS ('auto': the one this machine belongs to; pip install 'qa[ray]')",
+    )
     build.set_defaults(run=cmd_build)
 
     ask = with_retrieval(with_index(verbs.add_parser("ask", help="answer a question with citations")))

@@ -12,6 +12,7 @@ port = 7860
 api_keys = ["a-long-random-key"]   # or QA_API_KEYS=key1,key2
 model = "/models/my-sentence-transformer"  # build settings: model, chunk_size, chunk_overlap, multilingual
 debounce = 1.0                     # qa watch: seconds of quiet before a rebuild
+ray = "auto"                       # qa build: embed on this Ray cluster (pip install 'qa[ray]')
 
 [retrieval]
 k = 6
@@ -46,6 +47,7 @@ _TOP: dict[str, tuple[type, str]] = {
     "chunk_overlap": (int, "QA_CHUNK_OVERLAP"),
     "multilingual": (bool, "QA_MULTILINGUAL"),
     "debounce": (float, "QA_DEBOUNCE"),
+    "ray": (str, "QA_RAY"),
 }
 _RETRIEVAL: dict[str, tuple[type, str]] = {
     "k": (int, "QA_K"),

@@ -156,9 +156,12 @@ class OnnxMiniLMEncoder:
     name = DEFAULT_MODEL
     dimension = 384
 
-    def __init__(self, *, model_file: Path | None = None, batch_size: int = 32) -> None:
+    def __init__(
+        self, *, model_file: Path | None = None, batch_size: int = 32, threads: int | None = None
+    ) -> None:
         self.model_file = DEFAULT_MODEL_ONNX if model_file is None else model_file
         self.batch_size = batch_size
+        self.threads = threads  # for encodes of more than SMALL_ENCODE texts; None: every core
         self._sessions: dict[bool, Any] = {}  # by "one thread" (queries) or every core (builds)
         self._tokenizer: Any = None
         self._lock = threading.Lock()
@@ -181,7 +184,12 @@ class OnnxMiniLMEncoder:
                 import onnxruntime
 
                 options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = 1 if one_thread else (os.cpu_count() or 1)
+                if one_thread:
+                    options.intra_op_num_threads = 1
+                else:
+                    options.intra_op_num_threads = (
+                        self.threads if self.threads is not None else os.cpu_count() or 1
+                    )
                 options.inter_op_num_threads = 1
                 # Idle threads sleep instead of spinning (see prepare_model_runtime).
                 options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -237,13 +245,18 @@ def shared_encoder(name: str) -> Encoder:
     resolves to that encoder."""
     with _shared_lock:
         if name not in _shared:
-            if name == MULTILINGUAL_MODEL:
-                _shared[name] = MultilingualEncoder()
-            elif name == DEFAULT_MODEL:
-                _shared[name] = OnnxMiniLMEncoder()
-            else:
-                _shared[name] = SentenceTransformerEncoder(name)
+            _shared[name] = new_encoder(name)
         return _shared[name]
+
+
+def new_encoder(name: str, *, threads: int | None = None) -> Encoder:
+    """A fresh encoder for the model ``name`` that builds on ``threads`` threads (None: every
+    core; a sentence-transformers model follows torch's setting, ``OMP_NUM_THREADS``)."""
+    if name == MULTILINGUAL_MODEL:
+        return MultilingualEncoder(threads=threads)
+    if name == DEFAULT_MODEL:
+        return OnnxMiniLMEncoder(threads=threads)
+    return SentenceTransformerEncoder(name)
 
 
 def register_encoder(encoder: Encoder) -> Encoder | None:

@@ -59,3 +59,9 @@ class EvalDataError(QAError):
 class ResourceError(QAError):
     """The machine refused a build something it needs (disk space, permission to write,
     memory). The message names the cause and the fix; the previous index is still live."""
+
+
+class ClusterError(QAError):
+    """Embedding on a Ray cluster (``qa build --ray``) could not start or finish: Ray is not
+    installed, the cluster cannot be reached, or its workers cannot load the model. The
+    message says which; the previous index is still live."""
