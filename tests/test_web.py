@@ -17,11 +17,20 @@ from types import SimpleNamespace
 import pytest
 
 from qa.build import build_index
+from qa.conversations import STORE_NAME, ConversationStore, default_data_dir, eval_item
 from qa.corpus import MAX_UPLOAD_BYTES, PREVIOUS_VERSIONS, safe_upload_name, save_upload
 from qa.errors import OptionsError, UploadError
 from qa.pipeline import Engine
 from qa.records import Answer, Citation, CitedValue
-from qa.web import answer_pieces, launch, retrieval_options, sources_html
+from qa.web import (
+    ABSTAIN_FLOOR,
+    answer_pieces,
+    launch,
+    link_markers,
+    relevance_html,
+    retrieval_options,
+    sources_html,
+)
 from tests.conftest import free_port
 
 # Gradio's queue uses pandas options that pandas 3 deprecates; not ours to fix.
@@ -90,9 +99,44 @@ def test_sources_escape_everything_from_documents():
     html = sources_html(answer, _OneDocument(citation.source, text))  # type: ignore[arg-type]
     assert "<script" not in html and "<img" not in html and 'onerror="' not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert html.count("<mark>") == 1 and "<mark>The claim &lt;script&gt;" in html
+    # the passage around the sentence, and a wider one under "More context"
+    assert html.count("<mark>") == 2 and "<mark>The claim &lt;script&gt;" in html
     assert "\n" not in html  # one raw-HTML block: a blank line would end it inside Markdown
-    assert html.index("<mark>") - html.index('class="qa-passage">') < 400 + 60  # about 400 chars before
+    assert html.index("<mark>") - html.index('class="qa-passage">') < 160 + 60  # about 160 chars before
+    wider = html.index('class="qa-passage qa-wider">')
+    assert html.index("<mark>", wider) - wider < 400 + 60
+
+
+def test_markers_open_their_citation_but_brackets_from_documents_stay_text():
+    import base64
+
+    citations = [Citation("a b.txt", "A", "x", 3, 9, 1.0), Citation("c.txt", "C", "y", 0, 1, 1.0)]
+    answer = Answer("q", citations, abstained=False)
+    linked = link_markers("Copied \\[2\\] text [1] and [2], not [3].", answer)
+    tokens = re.findall(r"qa-view-([\w-]+)", linked)
+    views = [base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)).decode() for t in tokens]
+    assert views == [
+        "qa/view?source=a+b.txt&start=3&end=9#qa-hit",
+        "qa/view?source=c.txt&start=0&end=1#qa-hit",
+    ]
+    assert "\\[2\\]" in linked and linked.endswith("not [3].")  # escaped, and out of range
+
+
+def test_relevance_in_words_with_the_number_on_hover():
+    assert "strong match" in relevance_html(1.043) and 'title="relevance score 1.043"' in relevance_html(
+        1.043
+    )
+    assert "width:100%" in relevance_html(1.043) and "width:0%" in relevance_html(-0.2)
+    assert "partial match" in relevance_html(0.35) and "weak match" in relevance_html(0.05)
+
+
+def test_an_abstention_shows_only_passages_above_the_floor():
+    close = Citation("a.txt", "Close", "near", 0, 4, ABSTAIN_FLOOR + 0.2)
+    far = Citation("b.txt", "Far", "far away", 0, 8, ABSTAIN_FLOOR - 0.2)
+    html = sources_html(Answer("q", [close, far], abstained=True), None)
+    assert "Closest passages" in html and "Close" in html and "far away" not in html
+    html = sources_html(Answer("q", [far], abstained=True), None)
+    assert "No passage in the documents is close to this question" in html and "far away" not in html
 
 
 def test_a_changed_document_shows_the_excerpt_without_a_passage():
@@ -205,6 +249,7 @@ def page(browser, served):
     page.set_default_timeout(60_000)
     page.goto(served.url)
     page.locator("#qa-question textarea").wait_for()
+    page.locator("#qa-chat").wait_for(state="attached")
     yield page
     page.close()
 
@@ -226,33 +271,30 @@ def _open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
 
-def _upload_and_rebuild(page, path: Path) -> str:
-    """Upload through the Documents tab, rebuild, check the progress bar showed the build's
-    stages; return the rebuild's status message."""
+def _upload_and_rebuild(page, *paths: Path) -> tuple[str, list[str]]:
+    """Upload through the Documents tab and rebuild; return the rebuild's status message and
+    every text the progress bar showed, in order."""
     _open_tab(page, "Documents")
-    page.locator("#qa-upload input[type=file]").set_input_files(str(path))
-    page.locator("#qa-status").get_by_text(f"added {path.name}").wait_for()
-    page.locator("#qa-index-panel").get_by_text(path.name).wait_for()  # listed as new
+    page.locator("#qa-upload input[type=file]").set_input_files([str(p) for p in paths])
+    for path in paths:
+        page.locator("#qa-status").get_by_text(f"added {path.name}").wait_for()
+        page.locator("#qa-index-panel").get_by_text(path.name).wait_for()  # listed as new
     page.evaluate(
-        """() => { window.__progress = new Set();
+        """() => { window.__progress = [];
         new MutationObserver(() => document.querySelectorAll('.progress-text, .progress-level-inner, .meta-text')
-            .forEach((e) => window.__progress.add(e.innerText))).observe(
+            .forEach((e) => window.__progress.push(e.innerText))).observe(
             document.body, {subtree: true, childList: true, characterData: true}); }"""
     )
     page.locator("#qa-rebuild").click()
     page.locator("#qa-status").get_by_text("Index rebuilt").wait_for()
-    shown = page.evaluate("[...window.__progress]")
-    # The build's own stages drove the progress bar.
-    assert any(stage in text for text in shown for stage in ("Reading documents", "Embedding passages")), (
-        shown
-    )
+    shown = page.evaluate("window.__progress")
     status = page.locator("#qa-status").inner_text()
     _open_tab(page, "Chat")
-    return status
+    return status, shown
 
 
 @pytest.mark.browser
-def test_answer_streams_with_markers_and_cited_excerpts(page, tmp_path):
+def test_answer_streams_with_markers_and_cited_excerpts(page, served, tmp_path):
     # Record every state of the chat's bot messages: streaming shows the placeholder and
     # then the answer, in separate updates.
     page.evaluate(
@@ -261,23 +303,45 @@ def test_answer_streams_with_markers_and_cited_excerpts(page, tmp_path):
             (row) => window.__states.push(row.innerText))).observe(
             document.querySelector('#qa-chat'), {subtree: true, childList: true, characterData: true}); }"""
     )
-    answer, sources = _ask(page, "Which countries does NATO say are supporting Russia?")
+    question = "Which countries does NATO say are supporting Russia?"
+    answer, sources = _ask(page, question)
     text = answer.inner_text()
     assert "[1]" in text and "China" in text and "North Korea" in text
     first = sources.locator(".qa-source").first
     assert first.locator(".qa-n").inner_text() == "[1]"
     assert "001_ddccf97d934a6be5.txt" in first.inner_text()
     assert "2024-10-02" in first.inner_text()  # the document's date
-    excerpt = first.locator(".qa-excerpt").inner_text()
-    assert "China, North Korea, and Iran" in excerpt and excerpt.split("[1]")[0] in text
+    assert "strong match" in first.inner_text()  # relevance in words, the number on hover
+    assert first.locator(".qa-relevance").get_attribute("title").startswith("relevance score ")
+    (cited,) = served.engine.answer(question).citations
+    mark = first.locator(".qa-passage mark").first
+    assert mark.inner_text() == cited.excerpt and "China, North Korea, and Iran" in cited.excerpt
+    assert len(first.locator(".qa-passage").first.inner_text()) > len(cited.excerpt) + 100  # its context
     states = page.evaluate("window.__states")
     assert any("Searching the documents" in s for s in states)
 
     first.locator("summary").click()
-    mark = first.locator(".qa-passage mark")
-    assert mark.is_visible() and mark.inner_text() == excerpt
-    passage = first.locator(".qa-passage").inner_text()
-    assert len(passage) > len(excerpt) + 200  # the text around it is there too
+    wider = first.locator(".qa-wider mark")
+    assert wider.is_visible() and wider.inner_text() == cited.excerpt
+    assert len(first.locator(".qa-wider").inner_text()) > len(cited.excerpt) + 400
+
+    # [1] in the answer opens the document beside the chat, the excerpt highlighted exactly
+    answer.locator(".qa-marker").first.click()
+    viewer = page.frame_locator("#qa-viewer-frame")
+    hit = viewer.locator("mark#qa-hit")
+    hit.wait_for()
+    assert hit.inner_text() == cited.excerpt
+    assert "001_ddccf97d934a6be5.txt" in viewer.locator(".meta").inner_text()
+    frame = page.frame_locator("#qa-viewer-frame").locator("body")
+    assert hit.evaluate(
+        "(m) => { const r = m.getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; }"
+    )
+    assert len(frame.inner_text()) > 3 * len(cited.excerpt)  # the whole document is there to read
+    # the source's title opens it too
+    page.evaluate("document.getElementById('qa-viewer-frame').src = 'about:blank'")
+    first.locator(".qa-title").click()
+    hit.wait_for()
+    assert hit.inner_text() == cited.excerpt
 
     page.locator("#qa-chat .bubble-wrap").evaluate("(wrap) => wrap.scrollTo(0, 0)")  # the question in view
     # The README's picture is refreshed by `make screenshot` (QA_SCREENSHOT names it); a
@@ -305,6 +369,74 @@ def test_unanswerable_question_abstains_and_shows_the_closest_passages(page):
     assert "[1]" not in answer.inner_text()
     assert "Closest passages" in sources.inner_text()
     assert sources.locator(".qa-source").count() >= 1
+    # nothing close at all: said, not cluttered with passages scoring near zero
+    answer, sources = _ask(page, "How do I bake sourdough bread?")
+    assert "do not answer" in answer.inner_text()
+    assert "No passage in the documents is close" in sources.inner_text()
+    assert sources.locator(".qa-source").count() == 0
+
+
+@pytest.mark.browser
+def test_examples_come_from_the_served_documents(page, served):
+    examples = page.locator("#qa-examples")
+    examples.get_by_text("What does “", exact=False).first.wait_for()
+    shown = examples.inner_text()
+    titles = [d.title for d in served.engine.index().documents()]
+    assert "NATO Defense Ministers' Meeting held in October" not in shown  # no hard-coded questions
+    buttons = examples.locator("button")
+    assert 1 <= buttons.count() <= 3
+    buttons.first.click()
+    page.wait_for_function("document.querySelector('#qa-question textarea').value.startsWith('What does')")
+    asked = page.locator("#qa-question textarea").input_value()
+    assert any(f"What does “{title}” say?" == asked for title in titles), asked
+
+
+@pytest.mark.browser
+def test_a_conversation_is_saved_judged_resumed_and_exported(page, served, tmp_path):
+    question = "What did Mark Rutte say he looked forward to?"
+    answer, _ = _ask(page, question)
+    answered = answer.inner_text()
+    listed = page.locator("#qa-conversation-list")
+    listed.get_by_text(question).wait_for()
+
+    # thumbs down on the answer, with a comment
+    page.locator("#qa-chat button[aria-label='Dislike']").nth(-2).click()
+    page.locator("#qa-feedback-text textarea").fill("It left out the date")
+    page.locator("#qa-feedback-save").click()
+    page.locator("#qa-conversation-note").get_by_text("Comment saved").wait_for()
+    store = ConversationStore(default_data_dir(served.engine.index_dir) / STORE_NAME)
+    (judged,) = [t for t in store.judged() if t.question == question]
+    assert judged.rating == -1 and judged.comment == "It left out the date"
+    item = eval_item(judged)
+    assert item["question"] == question and item["any"] == [] and item["comment"] == "It left out the date"
+
+    # the conversation survives a reload, follow-ups included
+    page.reload()
+    page.locator("#qa-chat .qa-sources").wait_for()
+    assert page.locator("#qa-chat .user-row").last.inner_text().strip() == question
+    assert page.locator("#qa-chat .bot-row").nth(-2).inner_text() == answered
+    page.locator("#qa-chat .qa-marker").first.click()  # its markers still open the viewer
+    page.frame_locator("#qa-viewer-frame").locator("mark#qa-hit").wait_for()
+
+    # renamed, then exported as Markdown with the answer and its sources
+    page.locator("#qa-rename-text textarea, #qa-rename-text input").first.fill("Rutte's hopes")
+    page.locator("#qa-rename").click()
+    listed.get_by_text("Rutte's hopes").wait_for()
+    with page.expect_download() as download:
+        page.locator("#qa-export-md").click()
+    assert download.value.suggested_filename == "Rutte-s-hopes.md"
+    markdown = Path(download.value.path()).read_text()
+    assert markdown.startswith("# Rutte's hopes") and f"## {question}" in markdown
+    assert answered.split(" [1]")[0] in markdown and "[1]" in markdown
+    assert "Sources:" in markdown and "`001_ddccf97d934a6be5.txt`" in markdown
+    assert "👎 wrong — It left out the date" in markdown
+
+    # a new chat leaves it in the list; picking it resumes it
+    page.locator("#qa-clear").click()
+    page.wait_for_function("document.querySelectorAll('#qa-chat .qa-sources').length === 0")
+    listed.get_by_text("Rutte's hopes").click()
+    page.locator("#qa-chat .qa-sources").wait_for()
+    assert page.locator("#qa-chat .bot-row").nth(-2).inner_text() == answered
 
 
 @pytest.mark.browser
@@ -331,8 +463,21 @@ def test_uploaded_document_is_answerable_after_a_rebuild(page, served, tmp_path)
         "Zorblat Accord\n\nThe Zorblat Accord was signed in Reykjavik in 2031. "
         "It governs the sharing of lunar ice between its eleven signatories.\n"
     )
-    status = _upload_and_rebuild(page, document)
-    assert "added 1" in status
+    others = [tmp_path / f"note{n}.txt" for n in range(3)]
+    for n, other in enumerate(others):
+        other.write_text(f"Note {n}\n\nThe zorblat archive keeps note number {n} of the accord. " * 8)
+    status, shown = _upload_and_rebuild(page, document, *others)
+    assert "added 4" in status
+    # The progress bar moved with the build: files read, then passages embedded, each count
+    # rising to its total (as the CLI prints them), not one value until the end.
+    counts: dict[str, list[int]] = {}
+    for text in shown:
+        for done, total, unit in re.findall(r"(\d+)/(\d+) (files|passages)", text):
+            counts.setdefault(f"{total} {unit}", []).append(int(done))
+    assert "4 files" in counts, shown
+    rising = [key for key, values in counts.items() if len(set(values)) > 1 and values[-1] > values[0]]
+    assert rising, counts
+    assert any(stage in text for text in shown for stage in ("Reading documents", "Embedding passages"))
     assert (served.corpus / "zorblat.txt").read_text() == document.read_text()
 
     answer, sources = _ask(page, "Where was the Zorblat Accord signed?")
@@ -343,7 +488,7 @@ def test_uploaded_document_is_answerable_after_a_rebuild(page, served, tmp_path)
     page.locator("#qa-refresh").click()
     panel = page.locator("#qa-index-panel")
     panel.get_by_text("up to date").wait_for()
-    assert "zorblat.txt" in panel.inner_text() and "6 documents" in panel.inner_text()
+    assert "zorblat.txt" in panel.inner_text() and "9 documents" in panel.inner_text()
 
 
 @pytest.mark.browser
