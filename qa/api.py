@@ -175,6 +175,7 @@ BuildJobModel = _record_model("BuildJob", BuildJob)
 class Health(BaseModel):
     status: Literal["ok"]
     version: str
+    index: str = Field(description="The served index folder, absolute (how `qa ask` finds its server).")
     documents: int
     chunks: int
     built_at: str
@@ -255,6 +256,7 @@ def rest_app(doors: _Doors) -> FastAPI:
         return {
             "status": "ok",
             "version": __version__,
+            "index": str(service.engine.index_dir.resolve()),
             "documents": len(index.document_hashes),
             "chunks": index.chunk_count,
             "built_at": index.built_at,

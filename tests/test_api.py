@@ -143,6 +143,7 @@ def test_rest_search_documents_and_health(served):
 
     health = served.http.get("/api/v1/health").json()
     assert health["status"] == "ok" and health["documents"] == len(documents) and health["chunks"] > 0
+    assert health["index"] == str(served.engine.index_dir.resolve())  # how `qa ask` finds its server
     schema = served.http.get("/api/v1/openapi.json").json()
     assert {
         "/ask",
