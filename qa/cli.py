@@ -15,7 +15,7 @@ from qa.config import RetrievalOptions, Settings
 from qa.errors import IndexNotFoundError, OptionsError, QAError
 
 if TYPE_CHECKING:
-    from qa.evaluate import EvalReport
+    from qa.evaluate import EvalReport, Squad2Report
     from qa.pipeline import Engine
 from qa.records import Answer, Citation
 from qa.store import open_index
@@ -327,12 +327,12 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _corpus_engine(name: str, documents: dict[str, tuple[str, str]], work: Path) -> Engine:
+def _corpus_engine(name: str, documents: dict[str, tuple[str, str]], work: Path, **options: Any) -> Engine:
     from qa.evaluate import corpus_engine
 
     bar = _ProgressBar()
     try:
-        engine, report = corpus_engine(documents, work / name, progress=bar)
+        engine, report = corpus_engine(documents, work / name, progress=bar, **options)
     finally:
         bar.close()
     print(f"{name}: {report.summary()}", file=sys.stderr)
@@ -343,7 +343,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from qa import evaluate as ev
     from qa.pipeline import Engine
 
-    report: ev.EvalReport | ev.BeirReport | ev.SquadReport
+    report: ev.EvalReport | ev.BeirReport | ev.SquadReport | ev.Squad2Report
     if args.beir:
         corpus, queries, qrels = ev.load_beir(args.beir)
         engine = _corpus_engine(Path(args.beir).name, corpus, Path(args.work))
@@ -355,8 +355,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             lines.append(
                 f"{mode:16} {s.ndcg_at_10:8.4f} {s.recall_at_10:7.4f} {s.recall_at_100:7.4f} {s.mrr_at_10:7.4f}"
             )
+    elif args.squad2:
+        report, lines = _squad2(args)
     elif args.squad:
-        paragraphs, questions = ev.load_squad(args.squad, every=args.every)
+        paragraphs, questions = ev.load_squad(args.squad, every=10 if args.every is None else args.every)
         engine = _corpus_engine("squad", paragraphs, Path(args.work))
         report = ev.evaluate_squad(questions, engine, len(paragraphs))
         lines = [
@@ -373,11 +375,53 @@ def cmd_eval(args: argparse.Namespace) -> int:
         report = ev.evaluate(ev.load_questions(args.questions), Engine(args.index))
         lines = _question_lines(report)
     else:
-        raise OptionsError("Give a questions file (JSONL), --beir DIR or --squad FILE.")
+        raise OptionsError("Give a questions file (JSONL), --beir DIR, --squad FILE or --squad2 FILE.")
     if args.out:
         Path(args.out).write_text(report.to_json())
     print(report.to_json() if args.json else "\n".join(lines))
     return 0
+
+
+def _squad2(args: argparse.Namespace) -> tuple[Squad2Report, list[str]]:
+    """SQuAD 2.0 open-corpus: every paragraph a document; abstention off while asking, so
+    that the trade-off of every threshold is measured in one pass."""
+    from qa import evaluate as ev
+    from qa.answerability import shipped_model
+    from qa.text import is_non_latin
+
+    model = shipped_model()
+    if args.articles != "all" and args.articles not in model.articles:
+        raise OptionsError(f"--articles must be all or one of {', '.join(model.articles)}.")
+    articles = None if args.articles == "all" else model.articles[args.articles]
+    paragraphs, questions = ev.load_squad2(args.squad2, articles=articles, every=args.every or 1)
+    cross_lingual = any(is_non_latin(q.question) for q in questions)
+    engine = _corpus_engine(
+        Path(args.squad2).stem,
+        paragraphs,
+        Path(args.work),
+        multilingual=cross_lingual,
+        thresholds=ev.NEVER_ABSTAIN,
+    )
+    threshold = model.cross_lingual_threshold if cross_lingual else model.threshold
+    report = ev.evaluate_squad2(questions, engine, len(paragraphs), threshold=threshold)
+
+    def share(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    lines = [
+        f"SQuAD 2.0: {report.questions} questions ({report.answerable} answerable, {report.unanswerable} "
+        f"unanswerable) from {len(report.articles)} articles, retrieving over {report.paragraphs} paragraphs",
+        f"answerable, gold answer in the answer: {report.answerable_right:.1%}",
+        f"unanswerable, abstained:               {report.unanswerable_abstained:.1%}",
+        f"answer length:                         {report.median_answer_words:.0f} words (median)",
+        f"short answers:                         {report.short_answers:.1%} of answered answerable questions, "
+        f"exact match {share(report.short_exact_match)}, F1 {share(report.short_f1)}",
+        f"latency:                               p50 {report.latency_p50_ms:.0f} ms",
+        f"abstention threshold {report.threshold:.2f}; what other thresholds trade:",
+        "  threshold  answerable right  unanswerable abstained",
+        *(f"  {t:9.2f}  {right:16.1%}  {abstained:22.1%}" for t, right, abstained in report.trade_off),
+    ]
+    return report, lines
 
 
 def _question_lines(report: EvalReport) -> list[str]:
@@ -515,7 +559,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--squad", metavar="FILE", help="SQuAD v1.1 JSON: gold answer found in the composed answer"
     )
     evaluate.add_argument(
-        "--every", type=int, default=10, help="with --squad: keep every Nth question (default 10)"
+        "--squad2",
+        metavar="FILE",
+        help="SQuAD 2.0 JSON: answerable right, unanswerable abstained, the threshold trade-off",
+    )
+    evaluate.add_argument(
+        "--articles",
+        default="all",
+        help="with --squad2: ask only the questions of the answerability model's 'train', 'calibration' "
+        "or 'held-out' articles (default all); the corpus is always the whole file",
+    )
+    evaluate.add_argument(
+        "--every", type=int, help="keep every Nth question (default: 10 with --squad, 1 with --squad2)"
     )
     evaluate.add_argument(
         "--work", default=".qa-eval", help="where --beir/--squad write their corpus and index"

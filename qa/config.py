@@ -27,14 +27,12 @@ class RetrievalOptions:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Evidence needed to answer; below both, abstain. Chosen by
-    benchmarks/calibrate_abstention.py (README, "Abstention"): the best balanced accuracy
-    over 502 answerable and 831 unanswerable questions that keeps the dev set right,
-    taking the stricter of near-ties."""
+    """The answerability model's probability needed to answer (``qa.answerability``);
+    ``None`` uses the threshold chosen with the model on articles it was not trained on
+    (its data card), for questions in the documents' language and across languages."""
 
-    similarity: float = 0.425  # cosine of the best sentence to the question
-    coverage: float = 0.55  # weighted lexical score of that sentence (see compose._lexical_score)
-    cross_lingual_similarity: float = 0.35  # the same cosine in the cross-lingual space
+    answer: float | None = None
+    cross_lingual: float | None = None
 
 
 @dataclass(frozen=True)

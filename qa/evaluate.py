@@ -11,19 +11,22 @@ import hashlib
 import json
 import math
 import os
+import re
 import statistics
+import string
 import urllib.parse
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from qa.build import BuildProgress, build_index
-from qa.config import RetrievalOptions, Settings
+from qa.config import RetrievalOptions, Settings, Thresholds
 from qa.errors import EvalDataError
 from qa.pipeline import Engine
 from qa.records import Answer, BuildReport
+from qa.text import CITATION_MARKER
 
 
 @dataclass(frozen=True)
@@ -215,16 +218,22 @@ def write_corpus_folder(corpus: dict[str, tuple[str, str]], folder: Path) -> Non
 
 
 def corpus_engine(
-    documents: dict[str, tuple[str, str]], folder: Path, *, progress: BuildProgress | None = None
+    documents: dict[str, tuple[str, str]],
+    folder: Path,
+    *,
+    progress: BuildProgress | None = None,
+    multilingual: bool = False,
+    thresholds: Thresholds | None = None,
 ) -> tuple[Engine, BuildReport]:
     """An engine over ``documents`` ({id: (title, text)}), written as files into
-    ``folder/corpus`` and built like any corpus into ``folder/index`` (English: no
-    cross-lingual index). Later calls rebuild incrementally, which costs nothing."""
+    ``folder/corpus`` and built like any corpus into ``folder/index`` (with a cross-lingual
+    index only when ``multilingual``). Later calls rebuild incrementally, which costs
+    nothing."""
     write_corpus_folder(documents, folder / "corpus")
     report = build_index(
-        folder / "corpus", folder / "index", settings=Settings(multilingual=False), progress=progress
+        folder / "corpus", folder / "index", settings=Settings(multilingual=multilingual), progress=progress
     )
-    return Engine(folder / "index"), report
+    return Engine(folder / "index", thresholds=thresholds), report
 
 
 def _dcg(gains: Sequence[float]) -> float:
@@ -342,4 +351,139 @@ def evaluate_squad(
         short_answers=short / n,
         short_answers_right=_ratio(short_right, short),
         latency_p50_ms=statistics.median(latencies) if latencies else 0.0,
+    )
+
+
+# --- SQuAD 2.0: answerable and unanswerable questions, open retrieval ------------------------
+
+
+@dataclass(frozen=True)
+class Squad2Question:
+    question: str
+    answers: list[str]  # empty when the question is unanswerable
+    paragraph: str
+    article: str
+
+
+@dataclass(frozen=True)
+class Squad2Report:
+    questions: int
+    answerable: int
+    unanswerable: int
+    paragraphs: int
+    articles: list[str]
+    threshold: float  # P(the best unit answers) needed to answer
+    answerable_right: float  # answered, and a gold answer is in the answer
+    unanswerable_abstained: float
+    median_answer_words: float
+    short_answers: float  # share of answered answerable questions that lead with a short answer
+    short_exact_match: float | None  # SQuAD EM and F1 of those short answers
+    short_f1: float | None
+    latency_p50_ms: float
+    # (threshold, answerable right, unanswerable abstained) for a range of thresholds
+    trade_off: list[tuple[float, float, float]]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+def load_squad2(
+    path: str | os.PathLike[str], *, articles: Sequence[str] | None = None, every: int = 1
+) -> tuple[dict[str, tuple[str, str]], list[Squad2Question]]:
+    """``(paragraphs {id: (title, context)}, questions)``: every paragraph of the file (the
+    corpus is always the whole file) and every ``every``-th question of ``articles``
+    (``None``: of all articles)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
+        paragraphs: dict[str, tuple[str, str]] = {}
+        questions = []
+        for a, article in enumerate(data):
+            for p, paragraph in enumerate(article["paragraphs"]):
+                paragraph_id = f"{a:02d}_{p:03d}"
+                paragraphs[paragraph_id] = (article["title"].replace("_", " "), paragraph["context"])
+                if articles is None or article["title"] in articles:
+                    for qa in paragraph["qas"]:
+                        answers = sorted({x["text"] for x in qa["answers"]})
+                        questions.append(
+                            Squad2Question(qa["question"], answers, paragraph_id, article["title"])
+                        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EvalDataError(f"'{path}' is not a SQuAD 2.0 JSON file: {exc}") from exc
+    if not questions:
+        raise EvalDataError(
+            f"'{path}' has no questions in the articles asked for ({', '.join(articles or [])})."
+        )
+    return paragraphs, questions[::every]
+
+
+def squad_normalise(text: str) -> str:
+    """The official SQuAD normalisation: lower case, no punctuation, no articles."""
+    text = "".join(c for c in text.lower() if c not in string.punctuation)
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def squad_f1(prediction: str, gold: str) -> float:
+    predicted, expected = squad_normalise(prediction).split(), squad_normalise(gold).split()
+    if not predicted or not expected:
+        return float(predicted == expected)
+    common = sum((Counter(predicted) & Counter(expected)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+TRADE_OFF_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20))
+NEVER_ABSTAIN = Thresholds(answer=0.0, cross_lingual=0.0)
+
+
+def evaluate_squad2(
+    questions: list[Squad2Question], engine: Engine, paragraphs: int, *, threshold: float
+) -> Squad2Report:
+    """Answer each question once with abstention off (``engine`` built with
+    ``NEVER_ABSTAIN``), keeping the probability that the answer answers; the rates at
+    ``threshold``, and at every threshold of the trade-off, follow from those without
+    asking again."""
+    engine.warm_up()
+    probability, right, answerable, words, latencies = [], [], [], [], []
+    exact: list[float] = []
+    f1: list[float] = []
+    for item in questions:
+        result = engine.answer(item.question)
+        latencies.append(result.timings_ms["total"])
+        p = result.evidence.get("answer_probability", 0.0)
+        probability.append(p)
+        answerable.append(bool(item.answers))
+        text = result.text.casefold()
+        right.append(any(a.casefold() in text for a in item.answers))
+        if p >= threshold:
+            words.append(len(CITATION_MARKER.sub("", result.text).split()))
+            if item.answers and result.short_answer is not None:
+                value = result.short_answer.value
+                exact.append(max(float(squad_normalise(value) == squad_normalise(a)) for a in item.answers))
+                f1.append(max(squad_f1(value, a) for a in item.answers))
+
+    def rates(t: float) -> tuple[float, float, float]:
+        answered = [p >= t for p in probability]
+        good = sum(a and r and y for a, r, y in zip(answered, right, answerable, strict=True))
+        abstained = sum(not a and not y for a, y in zip(answered, answerable, strict=True))
+        return t, good / max(1, sum(answerable)), abstained / max(1, len(answerable) - sum(answerable))
+
+    answered_answerable = sum(p >= threshold and y for p, y in zip(probability, answerable, strict=True))
+    _, answerable_right, unanswerable_abstained = rates(threshold)
+    return Squad2Report(
+        questions=len(questions),
+        answerable=sum(answerable),
+        unanswerable=len(answerable) - sum(answerable),
+        paragraphs=paragraphs,
+        articles=sorted({q.article for q in questions}),
+        threshold=threshold,
+        answerable_right=answerable_right,
+        unanswerable_abstained=unanswerable_abstained,
+        median_answer_words=statistics.median(words) if words else 0.0,
+        short_answers=len(exact) / max(1, answered_answerable),
+        short_exact_match=statistics.fmean(exact) if exact else None,
+        short_f1=statistics.fmean(f1) if f1 else None,
+        latency_p50_ms=statistics.median(latencies) if latencies else 0.0,
+        trade_off=[rates(t) for t in TRADE_OFF_THRESHOLDS],
     )

@@ -14,16 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.compose import compose_answer
+from qa.compose import CorpusIdf, Ranking, SentenceSimilarity, compose_answer, rank_units
 from qa.config import RetrievalOptions, Settings, Thresholds
 from qa.conversation import resolve
 from qa.embed import Encoder, shared_encoder
 from qa.errors import QuestionError
 from qa.records import Answer, Hit
-from qa.retrieve import Retriever
+from qa.retrieve import Query, Retriever
 from qa.store import Index, open_index
+from qa.summary import is_summary_request, summarise, summary_topic
 
 MAX_QUESTION_CHARS = 2000
+SUMMARY_DOCUMENTS = 5  # documents an overview of the whole corpus draws from
 SENTENCE_CACHE_SIZE = 50_000  # about 80 MB of 384-d vectors
 # C0 and C1 control characters, and lone surrogates (undecodable bytes of a command line
 # argument): they cannot be searched for, and the chunk store's UTF-8 cannot hold the latter.
@@ -140,6 +142,49 @@ class Engine:
         """The best passages for ``query``: dense and lexical lists, fused and reranked."""
         return self.retriever().search(clean_question(query), self._options(k, retrieval))
 
+    def _retrieve(
+        self, text: str, k: int | None, retrieval: RetrievalOptions | None
+    ) -> tuple[Index, Query, list[Hit], SentenceSimilarity, CorpusIdf]:
+        """The hits for ``text`` and the functions that judge units against it, all from
+        one index generation (even if a build commits meanwhile)."""
+        index = self.index()
+        retriever = self._retriever(index)
+        query = retriever.query(text)
+        hits = retriever.search(query, self._options(k, retrieval))
+
+        def similarity(sentences: Sequence[str]) -> np.ndarray:
+            return self._sentence_vectors(query.encoder, sentences) @ query.embed()
+
+        def corpus_idf(word: str) -> float:
+            return index.lexical_idf([word])
+
+        return index, query, hits, similarity, corpus_idf
+
+    def _summary_hits(self, request: str) -> tuple[Index, list[Hit]]:
+        """The passages a summary is drawn from: those found for the request's topic, or,
+        when it asks about the documents as a whole, the opening passage of each of the
+        first documents."""
+        index = self.index()
+        topic = summary_topic(request)
+        if topic:
+            retriever = self._retriever(index)
+            options = replace(self.settings.retrieval, k=max(12, self.settings.retrieval.k))
+            return index, retriever.search(retriever.query(topic), options)
+        openings = []
+        for document in index.documents()[:SUMMARY_DOCUMENTS]:
+            chunks = index.document_chunks(document.source)
+            if chunks:
+                stored = chunks[0]
+                openings.append(Hit(stored.id, stored.chunk, stored.title, stored.date, 0.0))
+        return index, openings
+
+    def ranking(self, question: str) -> Ranking | None:
+        """The ranked answer units for ``question`` with the evidence the answerability
+        model weighs (what ``answer`` decides from; the training script learns on it)."""
+        text = clean_question(question)
+        _, query, hits, similarity, corpus_idf = self._retrieve(text, None, None)
+        return rank_units(text, hits, similarity, cross_lingual=query.cross_lingual, corpus_idf=corpus_idf)
+
     def answer(
         self,
         question: str,
@@ -157,23 +202,22 @@ class Engine:
         passages."""
         started = time.perf_counter()
         text = resolve(clean_question(question), history)
-        index = self.index()  # one generation for the whole answer, even if a build commits
-        retriever = self._retriever(index)
-        query = retriever.query(text)
-        hits = retriever.search(query, self._options(k, retrieval))
-        searched = time.perf_counter()
-
-        def similarity(sentences: Sequence[str]) -> np.ndarray:
-            return self._sentence_vectors(query.encoder, sentences) @ query.embed()
-
-        result = compose_answer(
-            text,
-            hits,
-            similarity,
-            cross_lingual=query.cross_lingual,
-            thresholds=self.thresholds,
-            max_sentences=self.settings.max_answer_sentences,
-        )
+        if is_summary_request(text):
+            index, hits = self._summary_hits(text)
+            searched = time.perf_counter()
+            result = summarise(text, hits)
+        else:
+            index, query, hits, similarity, corpus_idf = self._retrieve(text, k, retrieval)
+            searched = time.perf_counter()
+            result = compose_answer(
+                text,
+                hits,
+                similarity,
+                cross_lingual=query.cross_lingual,
+                thresholds=self.thresholds,
+                corpus_idf=corpus_idf,
+                max_sentences=self.settings.max_answer_sentences,
+            )
         done = time.perf_counter()
         return replace(
             result,

@@ -238,15 +238,20 @@ class Answer:
     abstained: bool
     short_answer: CitedValue | None = None
     conflict: tuple[CitedValue, ...] = ()  # two or more values the sources disagree on
+    summary: bool = False  # a summary request, answered by one central unit per document
     query: str = ""  # what was searched: the cleaned question, with a follow-up's context
     timings_ms: dict[str, float] = field(default_factory=dict)
-    # The evidence the abstain decision weighed: the best sentence's "similarity" to the
-    # question and its lexical "coverage" of it (see config.Thresholds).
+    # The evidence the abstain decision weighed: the answerability model's
+    # "answer_probability" for the best unit (see config.Thresholds), and that unit's
+    # "similarity" to the question and lexical "coverage" of it.
     evidence: dict[str, float] = field(default_factory=dict)
 
     def render_lead(self, escape: Callable[[str], str] = str) -> str:
         """What comes before the sentences: ``"Brussels [1]"``, the sources' disagreement,
         or nothing. ``escape`` is applied to the copied values (a door's markup)."""
+        if self.summary:
+            documents = f"each of the {len(self.citations)} most relevant documents"
+            return f"Summary: the central passage of {documents if len(self.citations) > 1 else 'the most relevant document'}."
         if self.conflict:
             values = " or ".join(f"{escape(v.value)} {marker(v.citation)}" for v in self.conflict)
             return f"The sources disagree: {values}."

@@ -8,9 +8,12 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from qa.compose import compose_answer
+from qa.answerability import shipped_model
+from qa.compose import compose_answer, rank_units
 from qa.config import Thresholds
 from qa.records import ABSTAIN_TEXT, Chunk, CitedValue, Hit
+
+NEVER = Thresholds(answer=0.0, cross_lingual=0.0)  # answer whatever the probability
 
 
 def _hit(chunk_id: int, source: str, title: str, body: str, *, score: float = 1.0) -> tuple[Hit, str]:
@@ -73,13 +76,47 @@ def test_no_hits_abstain_without_citations():
     assert answer.abstained and answer.citations == [] and answer.evidence == {}
 
 
-def test_lexical_evidence_alone_can_answer_below_the_similarity_threshold():
+def test_the_answer_probability_decides_and_the_threshold_can_be_set():
     hit, _ = _hit(1, "a.txt", "Notes", "The defence summit was held in Brussels.")
     question = "Where was the defence summit held?"
-    lenient = compose_answer(question, [hit], FakeSimilarity({}))
-    assert not lenient.abstained and lenient.evidence["coverage"] >= Thresholds().coverage
-    strict = compose_answer(question, [hit], FakeSimilarity({}), thresholds=Thresholds(coverage=5.0))
-    assert strict.abstained
+    similarity = FakeSimilarity({hit.chunk.text: 0.7})
+    answer = compose_answer(question, [hit], similarity)
+    probability = answer.evidence["answer_probability"]
+    assert not answer.abstained and probability >= shipped_model().threshold
+    assert compose_answer(
+        question, [hit], similarity, thresholds=Thresholds(answer=probability + 1e-3)
+    ).abstained
+
+
+def test_more_evidence_never_lowers_the_answer_probability():
+    hit, _ = _hit(1, "a.txt", "Notes", "The defence summit was held in Brussels.")
+    question = "Where was the defence summit held?"
+
+    def probability(cosine: float) -> float:
+        similarity = FakeSimilarity({hit.chunk.text: cosine})
+        return compose_answer(question, [hit], similarity, thresholds=NEVER).evidence["answer_probability"]
+
+    assert probability(0.2) < probability(0.5) < probability(0.8)
+    unrelated, _ = _hit(2, "b.txt", "Notes", "The weather in the capital was mild all week.")
+    weak = compose_answer(question, [unrelated], FakeSimilarity({}), thresholds=NEVER)
+    assert weak.evidence["answer_probability"] < probability(0.2)
+
+
+def test_headings_and_fragments_are_never_answers():
+    body = "Release Notes\n=============\n\nThe default timeout is 30 seconds. file with the pyenv local command."
+    hit, _ = _hit(1, "notes.txt", "Notes", body)
+    answer = compose_answer("What is the default timeout?", [hit], FakeSimilarity({}), thresholds=NEVER)
+    assert [c.excerpt for c in answer.citations] == ["The default timeout is 30 seconds."]
+
+
+def test_a_sentence_that_starts_with_he_is_cited_with_the_one_it_refers_to():
+    body = "Rutte spoke about China on Tuesday. He called it a decisive enabler of the war."
+    hit, document = _hit(1, "a.txt", "Notes", body)
+    # The joined unit is one candidate, embedded as a whole; it is cited whole.
+    similarity = FakeSimilarity({body: 0.7})
+    answer = compose_answer("How did Rutte describe China?", [hit], similarity, thresholds=NEVER)
+    (citation,) = answer.citations
+    assert citation.excerpt == body and document[citation.start : citation.end] == body
 
 
 def test_two_sources_that_disagree_on_a_date_are_both_cited():
@@ -91,6 +128,14 @@ def test_two_sources_that_disagree_on_a_date_are_both_cited():
     assert answer.short_answer is None
     assert [c.source for c in answer.citations] == ["a.txt", "b.txt"]
     assert answer.text.startswith("The sources disagree: 2023 [1] or 2024 [2].\n\n")
+
+
+def test_a_different_number_in_a_passage_that_does_not_answer_is_no_conflict():
+    a, _ = _hit(1, "a.txt", "Report A", "The defence summit was held in 2024.")
+    b, _ = _hit(2, "b.txt", "Report B", "Trade between the two grew in 2019.")
+    similarity = FakeSimilarity({a.chunk.text: 0.8, b.chunk.text: 0.75})
+    answer = compose_answer("When was the defence summit held?", [a, b], similarity)
+    assert not answer.conflict and answer.short_answer == CitedValue("2024", 1)
 
 
 def test_the_same_date_in_two_sources_is_no_conflict():
@@ -117,11 +162,11 @@ def test_a_second_close_sentence_is_added_in_the_documents_reading_order():
     assert [c.excerpt for c in single.citations] == [second]
 
 
-def test_only_the_best_sentences_by_the_cheap_scores_are_embedded():
+def test_only_the_best_units_by_the_cheap_scores_are_embedded():
     body = " ".join(f"Sentence {n} mentions cargo number {n}." for n in range(30))
     hit, _ = _hit(1, "a.txt", "Notes", body)
     similarity = FakeSimilarity({})
-    compose_answer("Which cargo number is mentioned?", [hit], similarity, sentences_to_embed=4)
+    rank_units("Which cargo number is mentioned?", [hit], similarity, units_to_embed=4)
     assert [len(call) for call in similarity.calls] == [4]
 
 

@@ -688,7 +688,7 @@ def test_links_and_images_in_a_document_never_reach_the_browser_as_markup(browse
     # hostile sentence through the chat's Markdown as the answer itself.
     engine = Engine(
         tmp_path / "index",
-        thresholds=Thresholds(similarity=-1.0, coverage=-1.0, cross_lingual_similarity=-1.0),
+        thresholds=Thresholds(answer=0.0, cross_lingual=0.0),
     )
     demo = launch(corpus_dir=corpus, index_dir=tmp_path / "index", port=port, engine=engine, block=False)
     page = browser.new_page()
