@@ -226,9 +226,9 @@ def test_a_reader_keeps_searching_its_memory_mapped_vectors_after_two_rebuilds(c
     reader = open_index(index_dir)
     query = encoder.encode(["t3w1 t3w2 t3w3"])[0]
     before = reader.search_dense(query, 5)
-    for n in range(2):  # the second publish deletes the reader's generation from disk
+    for n in range(2):  # the second publish would delete the generation if no reader held it
         (corpus / f"new{n}.txt").write_text(f"New {n}\n\nA quokka numbat sentence {n}.\n")
         build_index(corpus, index_dir, settings=settings, encoder=encoder)
-    assert not reader.path.exists()
+    assert reader.path.exists(), "an open reader pins its generation (qa.store.reader.pin_generation)"
     assert reader.search_dense(query, 5) == before
     assert reader.dense_scores(query, [before[0][0]])[0] == pytest.approx(before[0][1], abs=1e-5)

@@ -35,13 +35,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
-import faiss
 import numpy as np
 
 from qa.config import Settings
 from qa.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from qa.records import Chunk, Citation, Manifest
-from qa.store.vectors import MMAP_READ_ONLY, index_type, search
+from qa.store.vectors import FaissVectors, VectorStore
 from qa.text import lexical_terms
 
 # 2: per-document hashes live in the chunk store, not the manifest; 3: a layout table
@@ -171,8 +170,9 @@ class Index:
         self.index_dir = generation.parent
         self._pin = pin_generation(generation)
         self.manifest = self._read_manifest()
-        self.dense = self._read_vectors("dense.faiss")
-        self.multilingual = self._read_vectors("multilingual.faiss") if self.manifest.multilingual else None
+        self._vectors: dict[str, VectorStore] = {"dense": self._read_vectors("dense")}
+        if self.manifest.multilingual:
+            self._vectors["multilingual"] = self._read_vectors("multilingual")
         if not (self.path / "store.sqlite").is_file():
             self._corrupt("its chunk store is missing")
         self._local = threading.local()
@@ -207,14 +207,31 @@ class Index:
         except (ValueError, KeyError, TypeError) as exc:
             self._corrupt(f"its manifest cannot be read ({exc.__class__.__name__})")
 
-    def _read_vectors(self, name: str) -> faiss.Index:
+    def _read_vectors(self, space: str) -> VectorStore:
+        name = f"{space}.faiss"
         try:
-            vectors = faiss.read_index(str(self.path / name), MMAP_READ_ONLY)
+            vectors = FaissVectors.open(self.path / name)
         except RuntimeError:
             self._corrupt(f"'{name}' is missing or truncated")
-        if vectors.ntotal != self.manifest.chunks:
-            self._corrupt(f"'{name}' holds {vectors.ntotal} vectors, the manifest {self.manifest.chunks}")
+        if vectors.count != self.manifest.chunks:
+            self._corrupt(f"'{name}' holds {vectors.count} vectors, the manifest {self.manifest.chunks}")
         return vectors
+
+    def vector_store(self, space: str) -> VectorStore | None:
+        """The ``"dense"`` or ``"multilingual"`` vectors (None: the index has no such space)."""
+        return self._vectors.get(space)
+
+    @property
+    def dense(self) -> Any:
+        """The dense vectors' FAISS index, for FAISS-level checks and benchmarks (None
+        when another ``VectorStore`` holds them)."""
+        return _faiss_index(self._vectors["dense"])
+
+    @property
+    def multilingual(self) -> Any:
+        """The cross-lingual vectors' FAISS index, or None (see ``dense``)."""
+        store = self._vectors.get("multilingual")
+        return None if store is None else _faiss_index(store)
 
     def _db(self) -> sqlite3.Connection:
         # One connection per thread; the file never changes, so it is opened immutable.
@@ -257,7 +274,7 @@ class Index:
     @property
     def vector_index_type(self) -> str:
         """``"flat"`` (exact search) or ``"ivf-sq8"`` (approximate, for large corpora)."""
-        return index_type(self.dense)
+        return self._vectors["dense"].kind
 
     def check_settings(self, settings: Settings) -> None:
         """Raise ``IndexMismatchError`` unless the index was built with these settings."""
@@ -371,22 +388,20 @@ class Index:
     # --- search ---
 
     def search_dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        return search(self.dense, vector, k)
+        return self._vectors["dense"].search(vector, k)
 
     def search_multilingual(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        return [] if self.multilingual is None else search(self.multilingual, vector, k)
+        store = self._vectors.get("multilingual")
+        return [] if store is None else store.search(vector, k)
 
     def dense_scores(self, vector: np.ndarray, ids: list[int], *, multilingual: bool = False) -> np.ndarray:
-        """Inner products of ``vector`` with the stored vectors of chunks ``ids``, in order.
-
-        One batched lookup instead of a ``reconstruct`` per chunk. Exact for the flat index;
-        for the 8-bit IVF index within about 0.002 of the exact cosine.
-        """
-        vectors = self.multilingual if multilingual else self.dense
-        if vectors is None or not ids:
+        """Inner products of ``vector`` with the stored vectors of chunks ``ids``, in order
+        (``VectorStore.scores``): exact for the flat index, within about 0.002 of the exact
+        cosine for the 8-bit IVF index."""
+        store = self._vectors.get("multilingual" if multilingual else "dense")
+        if store is None or not ids:
             return np.zeros(len(ids), dtype=np.float32)
-        stored = vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
-        return np.asarray(stored @ np.asarray(vector, dtype=np.float32), dtype=np.float32)
+        return store.scores(vector, ids)
 
     def search_lexical(self, terms: list[str], k: int) -> list[tuple[int, float]]:
         """BM25 over chunk text and title; ``terms`` are ORed. Higher score is better.
@@ -495,6 +510,10 @@ class Index:
             ids,
         )
         return {row[0]: _stored_chunk(row) for row in rows}
+
+
+def _faiss_index(store: VectorStore) -> Any:
+    return store.faiss if isinstance(store, FaissVectors) else None
 
 
 def _stored_chunk(row: tuple[Any, ...]) -> StoredChunk:

@@ -19,7 +19,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from qa.chunking import CHUNKER_VERSION
@@ -35,7 +34,7 @@ from qa.store.reader import (
     Index,
     read_current,
 )
-from qa.store.vectors import EXACT_SEARCH_MAX, index_type, update_vectors
+from qa.store.vectors import EXACT_SEARCH_MAX, FaissVectorsWriter
 from qa.text import lexical_form
 
 SCHEMA = """
@@ -112,8 +111,13 @@ class GenerationWriter:
     ) -> None:
         self.staging = staging
         self.exact_search_max = exact_search_max
-        self._vectors: dict[str, faiss.Index | None] = dict.fromkeys(VECTOR_SPACES)
-        self._updated: set[str] = set()
+        # The previous generation's vectors of each space it has, which this build updates.
+        self._previous = {
+            space: previous.path / f"{space}.faiss"
+            for space in VECTOR_SPACES
+            if previous is not None and previous.vector_store(space) is not None
+        }
+        self._spaces: dict[str, FaissVectorsWriter] = {}
         if previous is None:
             self.db = sqlite3.connect(staging / "store.sqlite")
             self.db.executescript(SCHEMA + LAYOUT_SCHEMA)
@@ -121,11 +125,6 @@ class GenerationWriter:
             shutil.copyfile(previous.path / "store.sqlite", staging / "store.sqlite")
             self.db = sqlite3.connect(staging / "store.sqlite")
             self.db.executescript(LAYOUT_SCHEMA)  # migrates an index of format 1 or 2
-            # Read into memory, not cloned: the reader's copy is a read-only memory map, and
-            # a clone would share it.
-            self._vectors["dense"] = faiss.read_index(str(previous.path / "dense.faiss"))
-            if previous.multilingual is not None:
-                self._vectors["multilingual"] = faiss.read_index(str(previous.path / "multilingual.faiss"))
         self.db.execute("PRAGMA journal_mode = OFF")  # staging is thrown away if the build fails
         self.db.execute("PRAGMA synchronous = OFF")  # commit() fsyncs the finished file
         if previous is not None and previous.manifest.format < HANGUL_PIECES_FORMAT:
@@ -205,15 +204,14 @@ class GenerationWriter:
     def update_vectors(self, space: str, ids: np.ndarray, embeddings: np.ndarray) -> None:
         """Bring the ``space`` vector index up to date: the removed documents' vectors go,
         ``embeddings`` (one row per id in ``ids``) come in. Once per space and build."""
-        self._vectors[space] = update_vectors(
-            self._vectors[space],
+        vectors = FaissVectorsWriter(
+            self.staging / f"{space}.faiss",
+            self._previous.get(space),
             embeddings.shape[1],
-            np.array(self.removed, dtype=np.int64),
-            np.asarray(ids, dtype=np.int64),
-            embeddings,
-            self.exact_search_max,
+            exact_search_max=self.exact_search_max,
         )
-        self._updated.add(space)
+        vectors.update(np.array(self.removed, dtype=np.int64), ids, embeddings)
+        self._spaces[space] = vectors
 
     def commit(
         self, *, settings: Settings, corpus_dir: Path, dense: ModelInfo, multilingual: ModelInfo | None
@@ -222,18 +220,12 @@ class GenerationWriter:
         fsync the lot. ``dense`` and ``multilingual`` name the encoders of each space."""
         models = {"dense": dense, "multilingual": multilingual}
         for space, model in models.items():
-            if model is not None and space not in self._updated:  # nothing new to embed
+            if model is not None and space not in self._spaces:  # nothing new to embed
                 self.update_vectors(space, np.zeros(0, np.int64), np.zeros((0, model.dimension), np.float32))
         (documents,) = self.db.execute("SELECT count(*) FROM documents").fetchone()
         self.db.commit()
         self.db.close()
-        written: dict[str, faiss.Index] = {}
-        for space, model in models.items():
-            vectors = self._vectors[space]
-            if model is not None and vectors is not None:
-                faiss.write_index(vectors, str(self.staging / f"{space}.faiss"))
-                written[space] = vectors
-        chunks = written["dense"]
+        written = {space: self._spaces[space].save() for space, model in models.items() if model is not None}
         manifest = Manifest(
             format=FORMAT_VERSION,
             created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -243,10 +235,10 @@ class GenerationWriter:
             dense=dense,
             multilingual=multilingual,
             vectors=VectorTypes(
-                dense=index_type(chunks),
-                multilingual=index_type(written["multilingual"]) if "multilingual" in written else None,
+                dense=written["dense"].kind,
+                multilingual=written["multilingual"].kind if "multilingual" in written else None,
             ),
-            chunks=int(chunks.ntotal),
+            chunks=written["dense"].count,
             documents=int(documents),
         )
         (self.staging / "manifest.json").write_text(json.dumps(manifest.to_json(), indent=1))
