@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -231,16 +232,18 @@ class Head:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> Head:
-        arrays = [
-            np.asarray(data[k], dtype=np.float64)
-            for k in ("mean", "scale", "expanded_mean", "expanded_scale")
-        ]
+    def from_dict(cls, data: dict[str, Any]) -> Head:
+        def array(key: str) -> np.ndarray:
+            return np.asarray(data[key], dtype=np.float64)
+
         return cls(
-            *arrays,
-            np.asarray(data["weights"], dtype=np.float64),
-            float(data["bias"]),  # type: ignore[arg-type]
-            float(data["threshold"]),  # type: ignore[arg-type]
+            array("mean"),
+            array("scale"),
+            array("expanded_mean"),
+            array("expanded_scale"),
+            array("weights"),
+            float(data["bias"]),
+            float(data["threshold"]),
             bool(data["language_free"]),
         )
 

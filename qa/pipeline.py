@@ -25,7 +25,7 @@ from qa.store import Index, open_index
 from qa.summary import is_summary_request, summarise, summary_topic
 
 MAX_QUESTION_CHARS = 2000
-SUMMARY_DOCUMENTS = 5  # documents an overview of the whole corpus draws from
+SUMMARY_DOCUMENTS = 5  # documents a summary draws from at most
 SENTENCE_CACHE_SIZE = 50_000  # about 80 MB of 384-d vectors
 # C0 and C1 control characters, and lone surrogates (undecodable bytes of a command line
 # argument): they cannot be searched for, and the chunk store's UTF-8 cannot hold the latter.
@@ -205,7 +205,7 @@ class Engine:
         if is_summary_request(text):
             index, hits = self._summary_hits(text)
             searched = time.perf_counter()
-            result = summarise(text, hits)
+            result = summarise(text, hits, documents=SUMMARY_DOCUMENTS)
         else:
             index, query, hits, similarity, corpus_idf = self._retrieve(text, k, retrieval)
             searched = time.perf_counter()

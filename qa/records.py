@@ -250,8 +250,8 @@ class Answer:
         """What comes before the sentences: ``"Brussels [1]"``, the sources' disagreement,
         or nothing. ``escape`` is applied to the copied values (a door's markup)."""
         if self.summary:
-            documents = f"each of the {len(self.citations)} most relevant documents"
-            return f"Summary: the central passage of {documents if len(self.citations) > 1 else 'the most relevant document'}."
+            many = len(self.citations) > 1
+            return f"Summary: the central passage of {f'each of {len(self.citations)} documents' if many else 'one document'}."
         if self.conflict:
             values = " or ".join(f"{escape(v.value)} {marker(v.citation)}" for v in self.conflict)
             return f"The sources disagree: {values}."

@@ -59,7 +59,7 @@ def test_each_document_gives_its_central_sentence_cited_verbatim():
     assert text_a[first.start : first.end] == first.excerpt
     second = answer.citations[1]
     assert text_b[second.start : second.end] == second.excerpt
-    assert answer.text.startswith("Summary: the central passage of each of the 2 most relevant documents.")
+    assert answer.text.startswith("Summary: the central passage of each of 2 documents.")
 
 
 def test_nothing_to_summarise_abstains():
