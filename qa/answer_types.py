@@ -92,6 +92,13 @@ def values(kind: AnswerType, text: str, question: str) -> list[tuple[int, int]]:
         while end > start and text[end - 1] in " ,.;:":
             end -= 1
         value = text[start:end]
+        if kind.name == "person" and " " not in value and _opens_sentence(text, start):
+            continue  # "Another option ...": a capital that only opens a sentence names no one
         if value and value.casefold() not in asked:
             spans.setdefault(value.casefold(), (start, end))
     return list(spans.values())
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    before = text[:start].rstrip(" \t\"“'‘(")
+    return not before or before[-1] in ".!?:\n"
