@@ -82,3 +82,35 @@ def test_eval_squad_measures_composed_answers(tmp_path, capsys):
     assert report["questions"] == 2 and report["paragraphs"] == 1
     assert report["answer_contains_gold"] == 1.0 and report["gold_paragraph_cited"] == 1.0
     assert report["short_answers"] == 1.0 and report["short_answers_right"] == 1.0  # "1874", "Port Alder"
+
+
+def test_eval_squad2_reports_both_kinds_of_question_and_the_trade_off(tmp_path, capsys):
+    squad2 = {
+        "data": [
+            {
+                "title": "Tiny_Island",
+                "paragraphs": [
+                    {
+                        "context": "The ferry to Tiny Island leaves from Port Alder. The crossing takes forty "
+                        "minutes. The island's lighthouse was built in 1874 by the harbour board.",
+                        "qas": [
+                            {"id": "1", "question": "When was the island's lighthouse built?",
+                             "answers": [{"text": "1874", "answer_start": 0}], "is_impossible": False},
+                            {"id": "2", "question": "When was the island's airport built?",
+                             "answers": [], "is_impossible": True},
+                        ],
+                    }
+                ],
+            }
+        ]
+    }  # fmt: skip
+    path = tmp_path / "squad2.json"
+    path.write_text(json.dumps(squad2))
+    assert main(["eval", "--squad2", str(path), "--work", str(tmp_path / "w"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["answerable"], report["unanswerable"], report["paragraphs"]) == (1, 1, 1)
+    assert report["answerable_right"] == 1.0 and report["short_exact_match"] == 1.0  # "1874"
+    assert [row[0] for row in report["trade_off"]][:2] == [0.05, 0.1]
+    assert report["trade_off"][-1][2] >= report["trade_off"][0][2], "a higher threshold abstains more"
+    assert main(["eval", "--squad2", str(path), "--articles", "nonsense", "--work", str(tmp_path / "w")]) == 1
+    assert "--articles must be all or one of train, calibration, held-out" in capsys.readouterr().err
