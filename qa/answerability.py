@@ -157,22 +157,22 @@ def quadratic(z: np.ndarray) -> np.ndarray:
     return np.hstack([z, z[:, left] * z[:, right]])
 
 
-# Features that compare the question's words with the unit's: meaningless when the two are
-# in different languages, so the cross-lingual head does without them.
-LANGUAGE_DEPENDENT = frozenset(
+# The features that do not compare the question's words with the unit's: all a question in
+# another language than the documents can use, so the cross-lingual head has only these.
+LANGUAGE_FREE = frozenset(
     {
-        "lexical",
-        "coverage",
-        "idf_coverage",
-        "passage_idf_coverage",
-        "rarest_missing",
-        "rarest_missing_from_passage",
-        "names_missing_from_passage",
-        "negation_unmatched",
-        "extreme_unmatched",
+        "cosine",
+        "numbers_missing_from_passage",
+        "asks_typed",
+        "typed_value_absent",
+        "score_gap",
+        "runner_up_gap",
+        "passage_rank_prior",
+        "question_words",
+        "unit_words",
     }
 )
-_LANGUAGE_FREE = np.asarray([name not in LANGUAGE_DEPENDENT for name in FEATURES])
+_LANGUAGE_FREE = np.asarray([name in LANGUAGE_FREE for name in FEATURES])
 
 
 @dataclass(frozen=True)

@@ -300,23 +300,31 @@ class SquadReport:
         return json.dumps(asdict(self), indent=2)
 
 
+def _squad_paragraphs(path: str | os.PathLike[str], kind: str) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """``(paragraph id, article title, context, paragraph)`` for every paragraph of a SQuAD
+    JSON file, ids numbered by article and paragraph."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
+        return [
+            (f"{a:02d}_{p:03d}", article["title"], paragraph["context"], paragraph)
+            for a, article in enumerate(data)
+            for p, paragraph in enumerate(article["paragraphs"])
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EvalDataError(f"'{path}' is not a {kind} JSON file: {exc}") from exc
+
+
 def load_squad(
     path: str | os.PathLike[str], *, every: int = 1
 ) -> tuple[dict[str, tuple[str, str]], list[tuple[str, list[str], str]]]:
     """``(paragraphs {id: (title, context)}, questions [(question, answers, paragraph id)])``,
     keeping every ``every``-th question (all paragraphs are always kept)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise EvalDataError(f"'{path}' is not a SQuAD v1.1 JSON file: {exc}") from exc
     paragraphs: dict[str, tuple[str, str]] = {}
     questions = []
-    for a, article in enumerate(data):
-        for p, paragraph in enumerate(article["paragraphs"]):
-            paragraph_id = f"{a:02d}_{p:03d}"
-            paragraphs[paragraph_id] = (article["title"].replace("_", " "), paragraph["context"])
-            for qa in paragraph["qas"]:
-                questions.append((qa["question"], [x["text"] for x in qa["answers"]], paragraph_id))
+    for paragraph_id, title, context, paragraph in _squad_paragraphs(path, "SQuAD v1.1"):
+        paragraphs[paragraph_id] = (title.replace("_", " "), context)
+        for qa in paragraph["qas"]:
+            questions.append((qa["question"], [x["text"] for x in qa["answers"]], paragraph_id))
     return paragraphs, questions[::every]
 
 
@@ -393,22 +401,14 @@ def load_squad2(
     """``(paragraphs {id: (title, context)}, questions)``: every paragraph of the file (the
     corpus is always the whole file) and every ``every``-th question of ``articles``
     (``None``: of all articles)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
-        paragraphs: dict[str, tuple[str, str]] = {}
-        questions = []
-        for a, article in enumerate(data):
-            for p, paragraph in enumerate(article["paragraphs"]):
-                paragraph_id = f"{a:02d}_{p:03d}"
-                paragraphs[paragraph_id] = (article["title"].replace("_", " "), paragraph["context"])
-                if articles is None or article["title"] in articles:
-                    for qa in paragraph["qas"]:
-                        answers = sorted({x["text"] for x in qa["answers"]})
-                        questions.append(
-                            Squad2Question(qa["question"], answers, paragraph_id, article["title"])
-                        )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise EvalDataError(f"'{path}' is not a SQuAD 2.0 JSON file: {exc}") from exc
+    paragraphs: dict[str, tuple[str, str]] = {}
+    questions = []
+    for paragraph_id, title, context, paragraph in _squad_paragraphs(path, "SQuAD 2.0"):
+        paragraphs[paragraph_id] = (title.replace("_", " "), context)
+        if articles is None or title in articles:
+            for qa in paragraph["qas"]:
+                answers = sorted({x["text"] for x in qa["answers"]})
+                questions.append(Squad2Question(qa["question"], answers, paragraph_id, title))
     if not questions:
         raise EvalDataError(
             f"'{path}' has no questions in the articles asked for ({', '.join(articles or [])})."
