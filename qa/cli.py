@@ -15,6 +15,7 @@ from qa.config import RetrievalOptions, Settings
 from qa.errors import IndexNotFoundError, OptionsError, QAError
 
 if TYPE_CHECKING:
+    from qa.client import Server
     from qa.evaluate import EvalReport, Squad2Report
     from qa.pipeline import Engine
 from qa.records import Answer, Citation
@@ -144,14 +145,29 @@ def _print_answer(answer: Answer) -> None:
     _print_citations(answer.citations)
 
 
-def cmd_ask(args: argparse.Namespace) -> int:
-    from qa.pipeline import engine_for
+def _server(args: argparse.Namespace) -> Server | None:
+    """The running ``qa serve`` of this index (``--server``, else the configured host and
+    port), unless ``--local`` or retrieval flags it does not take are given."""
+    from qa.client import find_server
 
-    engine = engine_for(args.index)
-    history: list[Answer] = []
-    for earlier in args.follow_up or []:
-        history.append(engine.answer(earlier, history=history, k=args.k, retrieval=_retrieval(args)))
-    result = engine.answer(args.question, history=history, k=args.k, retrieval=_retrieval(args))
+    if args.local or _retrieval(args) != RetrievalOptions():
+        return None
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    return find_server(args.server or f"http://{host}:{args.port}", args.index, args.api_keys)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    server = _server(args)
+    if server is not None:
+        result = server.ask(args.question, history=args.follow_up or [], k=args.k)
+    else:
+        from qa.pipeline import engine_for
+
+        engine = engine_for(args.index)
+        history: list[Answer] = []
+        for earlier in args.follow_up or []:
+            history.append(engine.answer(earlier, history=history, k=args.k, retrieval=_retrieval(args)))
+        result = engine.answer(args.question, history=history, k=args.k, retrieval=_retrieval(args))
     if args.json:
         _print_json(_answer_json(result))
     else:
@@ -185,6 +201,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from qa.pipeline import engine_for
 
+    server = None if args.json else _server(args)  # --json prints the local hits' own shape
+    if server is not None:
+        for rank, passage in enumerate(server.search(args.query, k=args.k), start=1):
+            print(f"{rank}. {passage.score:.4f}  {passage.source} chars {passage.start}-{passage.end}")
+            print(f"   {passage.excerpt[:300]}{'…' if len(passage.excerpt) > 300 else ''}")
+        return 0
     hits = engine_for(args.index).search(args.query, k=args.k, retrieval=_retrieval(args))
     if args.json:
         _print_json([asdict(h) for h in hits])
@@ -265,6 +287,23 @@ def login_from(args: argparse.Namespace) -> tuple[str, str] | None:
     return user.strip(), password
 
 
+def cmd_feedback_export(args: argparse.Namespace) -> int:
+    """The questions readers judged in the web chat, as ``qa eval`` JSONL."""
+    from qa.conversations import STORE_NAME, ConversationStore, default_data_dir, export_feedback
+
+    store = (Path(args.data) if args.data else default_data_dir(args.index)) / STORE_NAME
+    if not store.is_file():
+        raise OptionsError(
+            f"No saved conversations at '{store}': judge answers in the web chat first, or pass "
+            "--data with the folder 'qa serve' saves them in."
+        )
+    count = export_feedback(ConversationStore(store), args.file)
+    plural = "" if count == 1 else "s"
+    print(f"wrote {count} judged question{plural} to {args.file}; check them with 'qa eval {args.file}'",
+          file=sys.stderr)  # fmt: skip
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from qa.build import build_index
     from qa.web import launch
@@ -280,7 +319,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         finally:
             bar.close()
     launch(corpus_dir=args.corpus, index_dir=args.index, host=args.host, port=args.port, auth=auth,
-           engine=_serving_engine(args), api_keys=args.api_keys)  # fmt: skip
+           engine=_serving_engine(args), api_keys=args.api_keys, data_dir=args.data)  # fmt: skip
     return 0
 
 
@@ -466,6 +505,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--cross-encoder", metavar="DIR", help="rerank with a local CrossEncoder folder")
         return p
 
+    def with_server(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--server",
+            metavar="URL",
+            help="a running 'qa serve' to ask instead of loading the models (default: the configured "
+            "host and port, http://127.0.0.1:7860); used when it serves the same index",
+        )
+        p.add_argument(
+            "--local", action="store_true", help="load the models here, even when a server answers"
+        )
+        p.set_defaults(host="127.0.0.1", port=7860, api_keys=[])
+        return p
+
     def with_build_settings(p: argparse.ArgumentParser) -> None:
         p.add_argument("--corpus", default="corpus", help="documents folder (default: corpus)")
         p.add_argument("--model", help="a local sentence-transformers folder (default: all-MiniLM-L6-v2)")
@@ -485,7 +537,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.set_defaults(run=cmd_build)
 
-    ask = with_retrieval(with_index(verbs.add_parser("ask", help="answer a question with citations")))
+    ask = with_server(
+        with_retrieval(with_index(verbs.add_parser("ask", help="answer a question with citations")))
+    )
     ask.add_argument("question")
     ask.add_argument("-k", type=int, help="passages to retrieve")
     ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
@@ -503,7 +557,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("-k", type=int, help="passages to retrieve")
     chat.set_defaults(run=cmd_chat)
 
-    search = with_retrieval(with_index(verbs.add_parser("search", help="show the best passages with scores")))
+    search = with_server(
+        with_retrieval(with_index(verbs.add_parser("search", help="show the best passages with scores")))
+    )
     search.add_argument("query")
     search.add_argument("-k", type=int, default=5, help="passages to show (default 5)")
     search.add_argument("--json", action="store_true")
@@ -535,6 +591,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--auth", metavar="USER:PASSWORD", help=f"as --auth-file, but visible in 'ps': prefer {AUTH_ENV}"
     )
     with_retrieval(serve).add_argument("-k", type=int, help="passages to retrieve")
+    serve.add_argument(
+        "--data",
+        metavar="DIR",
+        help="where conversations and feedback are saved (default: qa-data beside the index)",
+    )
     # API keys come from the config file or QA_API_KEYS only: a flag would show them in ps.
     serve.set_defaults(run=cmd_serve, api_keys=[])
 
@@ -549,6 +610,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--debounce", type=float, default=1.0, help="seconds of quiet before a rebuild (default 1)"
     )
     watch.set_defaults(run=cmd_watch)
+
+    feedback = verbs.add_parser("feedback", help="the answers readers judged in the web chat")
+    feedback_export = with_index(
+        feedback.add_subparsers(dest="feedback_verb", required=True).add_parser(
+            "export", help="write the judged questions as qa eval JSONL (a thumbs-down: a question to fix)"
+        )
+    )
+    feedback_export.add_argument("file", help="the JSONL file to write")
+    feedback_export.add_argument("--data", metavar="DIR", help="the folder 'qa serve' saves conversations in")
+    feedback_export.set_defaults(run=cmd_feedback_export)
 
     evaluate = with_index(verbs.add_parser("eval", help="score answers on a JSONL question set"))
     evaluate.add_argument("questions", nargs="?", help="JSONL file: id, question, any/all/abstain, sources")
@@ -614,6 +685,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # transformers draws a "Loading weights" bar each time a model loads: not ours to show.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         args = parse_args(argv)
     except QAError as exc:

@@ -290,6 +290,15 @@ def eval_item(turn: Turn) -> dict[str, Any]:
     return item
 
 
+def export_feedback(store: ConversationStore, path: str | os.PathLike[str]) -> int:
+    """Write every judged turn to ``path`` as ``qa eval`` JSONL; returns how many."""
+    items = [eval_item(turn) for turn in store.judged()]
+    Path(path).write_text(
+        "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8"
+    )
+    return len(items)
+
+
 def _turn(row: tuple[Any, ...]) -> Turn:
     return Turn(row[0], row[1], answer_from_json(json.loads(row[2])), row[3], row[4], row[5])
 

@@ -3,14 +3,17 @@ feedback and the three exports (Markdown, JSON, ``qa eval`` questions)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
 
+from qa.cli import main
 from qa.conversations import (
     ConversationNotFoundError,
     ConversationStore,
     ConversationStoreError,
+    default_data_dir,
     eval_item,
     title_for,
 )
@@ -92,6 +95,21 @@ def test_judged_turns_become_eval_questions():
     wrong = eval_item(Turn(3, ANSWERED.question, ANSWERED, 0.0, -1, "It was in Mons"))
     assert wrong["any"] == [] and wrong["comment"] == "It was in Mons"
     assert not is_correct(wrong, ANSWERED)  # a question to fix fails until it is fixed
+
+
+def test_feedback_export_command_writes_jsonl(tmp_path, capsys):
+    index = tmp_path / "index"
+    store = ConversationStore(default_data_dir(index) / "conversations.sqlite")
+    conversation = store.create("c")
+    store.judge(store.add_turn(conversation, ANSWERED), -1)
+    store.add_turn(conversation, ABSTAINED)  # not judged: not exported
+    out = tmp_path / "judged.jsonl"
+    assert main(["feedback", "export", str(out), "--index", str(index)]) == 0
+    (item,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert item["question"] == ANSWERED.question and item["any"] == []
+    assert "1 judged question" in capsys.readouterr().err
+    assert main(["feedback", "export", str(out), "--data", str(tmp_path / "none")]) == 1
+    assert "No saved conversations" in capsys.readouterr().err
 
 
 def test_a_damaged_store_is_one_clear_error(tmp_path):
