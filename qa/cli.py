@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from qa.evaluate import EvalReport, Squad2Report
     from qa.pipeline import Engine
 from qa.records import Answer, Citation
-from qa.store import open_index
+
+# FAISS and numpy (qa.store, qa.pipeline) load inside the verbs that need them: a question
+# sent to a running server answers before they would have finished importing.
 
 
 def _settings(args: argparse.Namespace) -> Settings | None:
@@ -136,11 +138,14 @@ def _answer_json(answer: Answer) -> dict[str, Any]:
     return {"question": answer.question, "text": answer.text, **asdict(answer)}
 
 
-def _print_answer(answer: Answer) -> None:
-    from qa.pipeline import clean_question
+def _print_answer(answer: Answer, *, follows_up: bool = True) -> None:
+    """The answer and its sources; with ``follows_up`` (the question came after others),
+    also what was searched when the question was resolved against them."""
+    if follows_up:
+        from qa.pipeline import clean_question
 
-    if answer.query != clean_question(answer.question):  # a follow-up, with its context
-        print(f"(searched for: {answer.query})")
+        if answer.query != clean_question(answer.question):  # a follow-up, with its context
+            print(f"(searched for: {answer.query})")
     print(answer.text)
     _print_citations(answer.citations)
 
@@ -171,7 +176,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(_answer_json(result))
     else:
-        _print_answer(result)
+        _print_answer(result, follows_up=bool(args.follow_up))
     return 0
 
 
@@ -222,6 +227,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from qa.build import corpus_changes
+    from qa.store import open_index
 
     index = open_index(args.index)
     corpus = Path(args.corpus) if args.corpus is not None else index.corpus_dir
@@ -306,6 +312,7 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from qa.build import build_index
+    from qa.store import open_index
     from qa.web import launch
 
     auth = login_from(args)  # a bad login is an error before minutes of building
@@ -342,6 +349,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     """The MCP tools over stdin/stdout, for an agent that starts qa as its tool server."""
     from qa.mcp_server import mcp_server
     from qa.service import Service
+    from qa.store import open_index
 
     open_index(args.index)  # no index: say so now, not in every tool call
     mcp_server(Service(_serving_engine(args), args.corpus)).run("stdio")
