@@ -18,6 +18,7 @@ that exists on every node.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,20 +47,26 @@ def _ray() -> Any:
     return ray
 
 
+_connecting = threading.Lock()
+
+
 def connect(address: str) -> None:
     """Join the Ray cluster at ``address``: ``"auto"`` (the cluster this machine belongs
     to, or ``RAY_ADDRESS``), ``HOST:PORT`` of its head node, or ``ray://HOST:10001``. A
     process already connected stays on its cluster."""
     ray = _ray()
-    if ray.is_initialized():
-        return
-    try:
-        ray.init(address=address, log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ClusterError(
-            f"Cannot reach a Ray cluster at '{address}': {exc}. Start one with 'ray start --head' "
-            "or pass its address to --ray."
-        ) from exc
+    with _connecting:  # the dense and cross-lingual encodes may start at the same moment
+        if ray.is_initialized():
+            return
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ClusterError(
+                f"Cannot reach a Ray cluster at '{address}': {exc}. Start one with 'ray start --head' "
+                "or pass its address to --ray; a cluster with token authentication (recent Ray turns "
+                "it on by default) also needs RAY_AUTH_MODE=token here, with its token "
+                "('ray get-auth-token') in ~/.ray/auth_token or RAY_AUTH_TOKEN."
+            ) from exc
 
 
 _workers: dict[tuple[str, int], Encoder] = {}  # in a worker process: its loaded models
