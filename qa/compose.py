@@ -15,7 +15,7 @@ import itertools
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -158,14 +158,21 @@ def _best_part_similarity(units: Sequence[Unit], similarity: SentenceSimilarity)
 
 @dataclass(frozen=True)
 class Ranking:
-    """The shortlisted units in score order, with the evidence for each."""
+    """The shortlisted units in score order; ``evidence(i)`` describes unit ``i`` for the
+    answerability model (computed when asked: an answer needs it for one or two units)."""
 
     question: str
     units: list[Unit]
     scores: list[float]
-    evidence: list[UnitEvidence]
     answer_type: AnswerType | None
     cross_lingual: bool
+    describe: Callable[[int], UnitEvidence]
+    _described: dict[int, UnitEvidence] = field(default_factory=dict, repr=False)
+
+    def evidence(self, i: int) -> UnitEvidence:
+        if i not in self._described:
+            self._described[i] = self.describe(i)
+        return self._described[i]
 
 
 def rank_units(
@@ -197,9 +204,12 @@ def rank_units(
     )
     scores = [float(cosines[i]) + 0.5 * lexical[i] + 0.1 / (1 + u.rank) for i, u in enumerate(units)]
     order = sorted(range(len(units)), key=lambda i: -scores[i])
-    top = scores[order[0]]
-    evidence = [
-        UnitEvidence.of(
+    ranked = [units[i] for i in order]
+    ranked_scores = [scores[i] for i in order]
+
+    def describe(n: int) -> UnitEvidence:
+        i = order[n]
+        return UnitEvidence.of(
             question,
             units[i].text,
             passage=units[i].hit.chunk.text,
@@ -207,23 +217,15 @@ def rank_units(
             cosine=float(cosines[i]),
             lexical=lexical[i],
             coverage=_coverage(profile, set(stems(units[i].text))),
-            score_gap=top - scores[i],
-            runner_up_gap=top - scores[order[1]] if len(order) > 1 else 1.0,
+            score_gap=ranked_scores[0] - scores[i],
+            runner_up_gap=ranked_scores[0] - ranked_scores[1] if len(order) > 1 else 1.0,
             passage_rank=units[i].rank,
             has_typed_value=_has_value(profile.answer_type, units[i].text, question),
             asks_typed=profile.answer_type is not None and profile.answer_type.value is not None,
             corpus_idf=corpus_idf,
         )
-        for i in order
-    ]
-    return Ranking(
-        question,
-        [units[i] for i in order],
-        [scores[i] for i in order],
-        evidence,
-        profile.answer_type,
-        cross_lingual,
-    )
+
+    return Ranking(question, ranked, ranked_scores, profile.answer_type, cross_lingual, describe)
 
 
 def compose_answer(
@@ -244,11 +246,11 @@ def compose_answer(
     ranking = rank_units(question, hits, similarity, cross_lingual=cross_lingual, corpus_idf=corpus_idf)
     if ranking is None:
         return _abstain(question, hits)
-    probability = model.probability(ranking.evidence[0], cross_lingual=cross_lingual)
+    probability = model.probability(ranking.evidence(0), cross_lingual=cross_lingual)
     needed = thresholds.cross_lingual if cross_lingual else thresholds.answer
     if needed is None:
         needed = model.cross_lingual_threshold if cross_lingual else model.threshold
-    best = ranking.evidence[0]
+    best = ranking.evidence(0)
     evidence = {
         "answer_probability": round(probability, 4),
         "similarity": round(best.cosine, 4),
@@ -320,7 +322,7 @@ def _disagreement(ranking: Ranking, model: AnswerabilityModel, needed: float) ->
             units[i].hit.chunk.source != units[0].hit.chunk.source
             and theirs
             and not mine & theirs
-            and model.probability(ranking.evidence[i], cross_lingual=ranking.cross_lingual) >= needed
+            and model.probability(ranking.evidence(i), cross_lingual=ranking.cross_lingual) >= needed
         ):
             return i
     return None

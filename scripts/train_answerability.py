@@ -90,7 +90,7 @@ def rows_for(engine: Engine, questions: list[dict[str, Any]], cache: Path) -> li
     for n, q in enumerate(questions):
         ranking = engine.ranking(q["question"])
         units = [] if ranking is None else ranking.units[:UNITS_PER_QUESTION]
-        vectors = [] if ranking is None else [e.vector for e in ranking.evidence[:UNITS_PER_QUESTION]]
+        vectors = [] if ranking is None else [ranking.evidence(i).vector for i in range(len(units))]
         holds = [any(a.casefold() in u.text.casefold() for a in q["answers"]) for u in units]
         out.append(
             {**q, "x": np.asarray(vectors, dtype=np.float64).reshape(-1, len(FEATURES)), "holds": holds}
