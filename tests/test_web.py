@@ -559,6 +559,18 @@ def test_login_is_required_when_auth_is_given(served):
             Client(url, verbose=False)
         with pytest.raises(ValueError, match="Could not login"):
             Client(url, auth=("ana", "wrong"), verbose=False)
+        # the viewer, the originals and the exports ask for the same login
+        import httpx
+
+        for route in (
+            "qa/view?source=000_f97bd294237ad65e.txt&start=0&end=5",
+            "qa/original?source=000_f97bd294237ad65e.txt",
+            "qa/export?conversation=x",
+        ):
+            assert httpx.get(url + route).status_code == 401, route
+        with httpx.Client(base_url=url) as session:
+            assert session.post("/login", data={"username": "ana", "password": "s3cret"}).status_code == 200
+            assert session.get("/qa/view?source=000_f97bd294237ad65e.txt&start=0&end=5").status_code == 200
         started = time.perf_counter()
         result = Client(url, auth=("ana", "s3cret"), verbose=False).predict(
             "Which countries does NATO say are supporting Russia?", api_name="/ask"
