@@ -105,7 +105,7 @@ def main() -> None:
             cosines = []
             for workers in args.workers:
                 started = time.perf_counter()
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+                ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
                 cluster_start = time.perf_counter() - started
                 try:
                     total, embed, _ = timed_build(corpus, work / f"ray{workers}", "auto")

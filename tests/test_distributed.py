@@ -32,7 +32,7 @@ SAME_VECTOR = 0.9999  # cosine: a worker's single-threaded encode against a loca
 def ray_cluster():
     """A local Ray cluster with two worker CPUs, started once for this file."""
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'qa[ray]')")
-    ray.init(num_cpus=WORKERS, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=WORKERS, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 
