@@ -46,6 +46,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+REALDOCS_PDF = Path(__file__).resolve().parent / "data" / "realdocs" / "corpus" / "mpl-2.0.pdf"
 MEETING = "Where was the NATO Defense Ministers' Meeting held in October 2024?"
 
 
@@ -463,10 +464,10 @@ def test_uploaded_document_is_answerable_after_a_rebuild(page, served, tmp_path)
         "Zorblat Accord\n\nThe Zorblat Accord was signed in Reykjavik in 2031. "
         "It governs the sharing of lunar ice between its eleven signatories.\n"
     )
-    others = [tmp_path / f"note{n}.txt" for n in range(3)]
+    others = [tmp_path / f"note{n}.txt" for n in range(2)]
     for n, other in enumerate(others):
         other.write_text(f"Note {n}\n\nThe zorblat archive keeps note number {n} of the accord. " * 8)
-    status, shown = _upload_and_rebuild(page, document, *others)
+    status, shown = _upload_and_rebuild(page, document, *others, REALDOCS_PDF)
     assert "added 4" in status
     # The progress bar moved with the build: files read, then passages embedded, each count
     # rising to its total (as the CLI prints them), not one value until the end.
@@ -483,6 +484,23 @@ def test_uploaded_document_is_answerable_after_a_rebuild(page, served, tmp_path)
     answer, sources = _ask(page, "Where was the Zorblat Accord signed?")
     assert "Reykjavik" in answer.inner_text() and "[1]" in answer.inner_text()
     assert "zorblat.txt" in sources.locator(".qa-source").first.inner_text()
+
+    # a PDF citation says its page, and opens on the page itself with the passage marked
+    _, sources = _ask(
+        page, "What happens to the licenses granted when a Contributor initiates patent litigation?"
+    )
+    cited = sources.locator(".qa-source", has_text="mpl-2.0.pdf").first
+    number = re.search(r"\bp\. (\d+)", cited.inner_text()).group(1)
+    cited.locator(".qa-open").click()
+    viewer = page.frame_locator("#qa-viewer-frame")
+    viewer.locator("mark#qa-hit").wait_for()
+    assert f"p. {number}" in viewer.locator(".meta").inner_text()
+    image = viewer.locator(f"img[alt^='Page {number} of']")
+    image.wait_for()
+    page.wait_for_function(
+        "() => { const i = document.getElementById('qa-viewer-frame').contentDocument.querySelector('img');"
+        " return i && i.complete && i.naturalWidth > 500; }"
+    )
 
     _open_tab(page, "Documents")
     page.locator("#qa-refresh").click()
