@@ -181,10 +181,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    """Questions from stdin, one a line, each answered in the context of the ones before."""
-    from qa.pipeline import engine_for
+    """Questions from stdin, one a line, each answered in the context of the ones before (by
+    a running server of the index when one answers, as ``qa ask``)."""
+    server = _server(args)
 
-    engine = engine_for(args.index)
+    def answer(question: str, history: list[Answer]) -> Answer:
+        if server is not None:
+            return server.ask(question, history=[a.question for a in history], k=args.k)
+        from qa.pipeline import engine_for
+
+        return engine_for(args.index).answer(question, history=history, k=args.k, retrieval=_retrieval(args))
+
     history: list[Answer] = []
     interactive = sys.stdin.isatty()
     while True:
@@ -194,7 +201,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if not line or not line.strip():
             return 0
         try:
-            result = engine.answer(line, history=history, k=args.k, retrieval=_retrieval(args))
+            result = answer(line, history)
         except QAError as exc:  # one bad question does not end the conversation
             print(f"error: {exc}", file=sys.stderr)
             continue
@@ -559,8 +566,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.set_defaults(run=cmd_ask)
 
-    chat = with_retrieval(
-        with_index(verbs.add_parser("chat", help="answer questions from stdin, resolving follow-ups"))
+    chat = with_server(
+        with_retrieval(
+            with_index(verbs.add_parser("chat", help="answer questions from stdin, resolving follow-ups"))
+        )
     )
     chat.add_argument("-k", type=int, help="passages to retrieve")
     chat.set_defaults(run=cmd_chat)

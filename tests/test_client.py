@@ -70,3 +70,15 @@ def test_a_follow_up_goes_to_the_server_with_its_history(server, capsys):
     args = ["ask", "Who represented South Korea there?", "--follow-up", first.question]
     assert main([*args, "--index", str(server.index), "--server", server.url, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["query"] == expected.query
+
+
+def test_chat_asks_the_server_with_the_conversation_so_far(server, capsys, monkeypatch):
+    import io
+
+    first = server.engine.answer("Where was the NATO Defense Ministers' Meeting held in October 2024?")
+    expected = server.engine.answer("Who represented South Korea there?", history=[first])
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{first.question}\nWho represented South Korea there?\n"))
+    assert main(["chat", "--index", str(server.index), "--server", server.url]) == 0
+    out = capsys.readouterr().out
+    assert first.text in out and expected.text in out
+    assert f"(searched for: {expected.query})" in out  # the follow-up, resolved by the server
