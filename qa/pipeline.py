@@ -224,6 +224,7 @@ class Engine:
             question=question,  # as the user gave it; ``query`` is what was searched
             query=text,
             citations=index.locate(result.citations),
+            generation=index.path.name,
             timings_ms={
                 "retrieve": round(1000 * (searched - started), 1),
                 "compose": round(1000 * (done - searched), 1),

@@ -245,6 +245,9 @@ class Answer:
     # "answer_probability" for the best unit (see config.Thresholds), and that unit's
     # "similarity" to the question and lexical "coverage" of it.
     evidence: dict[str, float] = field(default_factory=dict)
+    # The index generation every part of the answer was read from ("gen-000007"; "" when not
+    # read from an index): replicas behind a load balancer say which build answered.
+    generation: str = ""
 
     def render_lead(self, escape: Callable[[str], str] = str) -> str:
         """What comes before the sentences: ``"Brussels [1]"``, the sources' disagreement,

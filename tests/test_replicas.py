@@ -1,6 +1,7 @@
 """Many servers, one index: two real `qa serve` processes read one index folder while a
-build in this process commits new generations. Every answer comes from one whole generation,
-no request fails, and both servers move on to each new generation without a restart."""
+build in this process commits new generations. Every answer comes from one whole generation
+(the one it names), no request fails, and both servers move on to each new generation
+without a restart."""
 
 from __future__ import annotations
 
@@ -80,6 +81,7 @@ def test_two_servers_follow_one_writer_without_errors_or_mixed_generations(tmp_p
     corpus.mkdir()
     editions = {1: _write_edition(corpus, 1)}
     build_index(corpus, index_dir, settings=SETTINGS)
+    built = {(index_dir / "CURRENT").read_text().strip(): 1}  # generation -> edition
     urls, servers = [], []
     try:
         for name in ("a", "b"):
@@ -92,6 +94,7 @@ def test_two_servers_follow_one_writer_without_errors_or_mixed_generations(tmp_p
             _wait_until_up(url, server, log)
 
         seen: dict[str, list[int]] = {url: [] for url in urls}
+        reported: set[tuple[str, int]] = set()  # (the generation an answer names, its edition)
         errors: list[str] = []
         building = True
 
@@ -101,7 +104,9 @@ def test_two_servers_follow_one_writer_without_errors_or_mixed_generations(tmp_p
                     try:
                         response = client.post(f"{url}/api/v1/ask", json={"question": QUESTION})
                         assert response.status_code == 200, response.text
-                        seen[url].append(_edition_of(response.json(), editions))
+                        edition = _edition_of(response.json(), editions)
+                        reported.add((response.json()["generation"], edition))
+                        seen[url].append(edition)
                     except Exception as exc:
                         errors.append(f"{url}: {exc!r}")
 
@@ -118,6 +123,7 @@ def test_two_servers_follow_one_writer_without_errors_or_mixed_generations(tmp_p
                     time.sleep(0.05)
                 editions[n] = _write_edition(corpus, n)
                 build_index(corpus, index_dir, settings=SETTINGS)
+                built[(index_dir / "CURRENT").read_text().strip()] = n
             deadline = time.monotonic() + 60
             while (
                 any(EDITIONS not in seen[url] for url in urls) and not errors and time.monotonic() < deadline
@@ -133,6 +139,7 @@ def test_two_servers_follow_one_writer_without_errors_or_mixed_generations(tmp_p
             server.wait(timeout=30)
 
     assert errors == []
+    assert reported <= set(built.items()), "each answer names the generation it was read from"
     for url in urls:
         assert set(seen[url]) == set(range(1, EDITIONS + 1)), (url, Counter(seen[url]))
         assert seen[url] == sorted(seen[url]), "a server never goes back to an older generation"
