@@ -151,7 +151,10 @@ class AskRequest(_Strict):
     question: str = Field(
         min_length=1, max_length=MAX_TEXT, description="The question, in any language the index reads."
     )
-    k: int | None = Field(None, ge=1, le=MAX_K, description="Passages to retrieve (default: the server's).")
+    # strict: JSON true is not 1 passage
+    k: int | None = Field(
+        None, ge=1, le=MAX_K, strict=True, description="Passages to retrieve (default: the server's)."
+    )
     history: list[str] = Field(
         default_factory=list,
         max_length=100,
@@ -162,7 +165,7 @@ class AskRequest(_Strict):
 
 class SearchRequest(_Strict):
     query: str = Field(min_length=1, max_length=MAX_TEXT)
-    k: int = Field(5, ge=1, le=MAX_K, description="Passages to return.")
+    k: int = Field(5, ge=1, le=MAX_K, strict=True, description="Passages to return.")
 
 
 AnswerModel = _record_model("Answer", Answer, text=(str, ...))

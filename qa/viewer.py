@@ -184,7 +184,10 @@ def page_png(path: Path, page_number: int, excerpt: str) -> bytes:
     import pypdfium2
     from PIL import Image, ImageDraw
 
-    document = pypdfium2.PdfDocument(str(path))
+    try:
+        document = pypdfium2.PdfDocument(str(path))
+    except pypdfium2.PdfiumError as exc:  # changed on disk since it was indexed
+        raise _NotServed(f"The PDF cannot be rendered now ({exc}); rebuild the index.") from None
     try:
         if not 1 <= page_number <= len(document):
             raise _NotServed(f"The PDF has {len(document)} pages, not page {page_number}.")
@@ -259,6 +262,8 @@ def viewer_routes(engine: Engine, corpus_dir: Callable[[], Path]) -> list[Route]
 
     def page(request: Request, index: Index) -> Response:
         source = source_of(request, index)
+        if not source.lower().endswith(".pdf"):
+            raise _NotServed(f"'{source}' is not a PDF: it has no pages to show.")
         path = original_file(index, corpus_dir(), source)
         text = index.document_text(source)
         start, end = _offsets(request, len(text))

@@ -124,8 +124,15 @@ VIEWER_JS = """
       frame.title = 'Source viewer';
       panel.querySelector('.qa-viewer-box').appendChild(frame);
     }
-    window.__qaViewerRequested = performance.now();
-    frame.src = view;
+    // Scrolled here, not by the #qa-hit fragment: a fragment would scroll the chat's page too,
+    // and jump before a PDF page's image above the passage has loaded (load waits for it).
+    frame.onload = () => {
+      const hit = frame.contentDocument && frame.contentDocument.getElementById('qa-hit');
+      if (!hit) return;
+      const top = hit.getBoundingClientRect().top + frame.contentWindow.scrollY;
+      frame.contentWindow.scrollTo(0, Math.max(0, top - frame.clientHeight / 3));
+    };
+    frame.src = view.split('#')[0];
     panel.classList.add('qa-viewer-open');
   };
   const handle = (event) => {

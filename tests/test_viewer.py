@@ -83,6 +83,7 @@ def test_a_pdf_citation_shows_its_page_with_the_excerpt_marked(viewer):
     changed = sum(ImageChops.difference(marked, plain).convert("L").histogram()[1:])
     assert changed > 2000  # the excerpt's lines are tinted on the page
     assert client.get(f"/qa/page?source=mpl-2.0.pdf&page=99&start={start}&end={start + 5}").status_code == 404
+    assert client.get("/qa/page?source=note.txt&page=1&start=0&end=5").status_code == 404  # no pages
 
 
 def test_the_original_downloads_only_from_inside_the_corpus(viewer):

@@ -46,6 +46,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# True once the viewer has scrolled its highlighted passage into view.
+HIT_IN_VIEW = (
+    "() => { const d = document.getElementById('qa-viewer-frame').contentDocument;"
+    " const hit = d && d.getElementById('qa-hit'); if (!hit) return false;"
+    " const r = hit.getBoundingClientRect(); return r.top >= 0 && r.top < d.defaultView.innerHeight; }"
+)
 REALDOCS_PDF = Path(__file__).resolve().parent / "data" / "realdocs" / "corpus" / "mpl-2.0.pdf"
 MEETING = "Where was the NATO Defense Ministers' Meeting held in October 2024?"
 
@@ -334,9 +340,7 @@ def test_answer_streams_with_markers_and_cited_excerpts(page, served, tmp_path):
     assert hit.inner_text() == cited.excerpt
     assert "001_ddccf97d934a6be5.txt" in viewer.locator(".meta").inner_text()
     frame = page.frame_locator("#qa-viewer-frame").locator("body")
-    assert hit.evaluate(
-        "(m) => { const r = m.getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; }"
-    )
+    page.wait_for_function(HIT_IN_VIEW)
     assert len(frame.inner_text()) > 3 * len(cited.excerpt)  # the whole document is there to read
     # the source's title opens it too
     page.evaluate("document.getElementById('qa-viewer-frame').src = 'about:blank'")
@@ -501,6 +505,7 @@ def test_uploaded_document_is_answerable_after_a_rebuild(page, served, tmp_path)
         "() => { const i = document.getElementById('qa-viewer-frame').contentDocument.querySelector('img');"
         " return i && i.complete && i.naturalWidth > 500; }"
     )
+    page.wait_for_function(HIT_IN_VIEW)  # scrolled to the passage below the page's picture
 
     _open_tab(page, "Documents")
     page.locator("#qa-refresh").click()
