@@ -65,7 +65,7 @@ class Server:
     def ask(self, question: str, *, history: Sequence[str] = (), k: int | None = None) -> Answer:
         """The server's answer to ``question`` after the earlier questions ``history``."""
         data = self._post("/ask", {"question": question, "history": list(history), "k": k})
-        return answer_from_json({key: value for key, value in data.items() if key != "text"})
+        return answer_from_json(data)  # its "text" is rendered from the record again
 
     def search(self, query: str, *, k: int) -> list[Citation]:
         """The server's best passages for ``query``, as citations."""

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -83,19 +83,21 @@ def default_data_dir(index_dir: str | os.PathLike[str]) -> Path:
     return Path(index_dir).resolve().parent / DATA_DIR_NAME
 
 
+def _known(record: type, data: dict[str, Any]) -> dict[str, Any]:
+    # A record saved (or sent by a server) before or after a field was added still reads.
+    names = {f.name for f in fields(record)}
+    return {key: value for key, value in data.items() if key in names}
+
+
 def answer_from_json(data: dict[str, Any]) -> Answer:
-    """The ``Answer`` that ``dataclasses.asdict`` turned into ``data`` (as stored)."""
+    """The ``Answer`` that ``dataclasses.asdict`` turned into ``data`` (as stored, or as the
+    REST API sends it); fields this version does not know are left out."""
+    values = _known(Answer, data)
+    values["citations"] = [Citation(**_known(Citation, c)) for c in data.get("citations", [])]
     short = data.get("short_answer")
-    return Answer(
-        question=str(data["question"]),
-        citations=[Citation(**c) for c in data.get("citations", [])],
-        abstained=bool(data["abstained"]),
-        short_answer=None if short is None else CitedValue(**short),
-        conflict=tuple(CitedValue(**v) for v in data.get("conflict", ())),
-        query=str(data.get("query", "")),
-        timings_ms=dict(data.get("timings_ms", {})),
-        evidence=dict(data.get("evidence", {})),
-    )
+    values["short_answer"] = None if short is None else CitedValue(**_known(CitedValue, short))
+    values["conflict"] = tuple(CitedValue(**_known(CitedValue, v)) for v in data.get("conflict", ()))
+    return Answer(**values)
 
 
 def title_for(question: str) -> str:

@@ -120,3 +120,14 @@ def test_a_damaged_store_is_one_clear_error(tmp_path):
     assert title_for("  a\n b  ") == "a b"
     with pytest.raises(sqlite3.DatabaseError):
         sqlite3.connect(path).execute("SELECT 1 FROM conversations")
+
+
+def test_answer_records_read_back_whole_and_unknown_fields_are_skipped():
+    from dataclasses import asdict, replace
+
+    from qa.conversations import answer_from_json
+
+    answer = replace(ANSWERED, generation="gen-000007", timings_ms={"total": 3.0}, evidence={"p": 0.9})
+    data = {"text": answer.text, "from_a_newer_qa": 1, **asdict(answer)}
+    data["citations"][0]["also_newer"] = True
+    assert answer_from_json(data) == answer
