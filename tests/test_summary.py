@@ -25,7 +25,11 @@ def test_summary_requests_are_recognised(request_text):
 
 @pytest.mark.parametrize(
     "question",
-    ["Where did the ministers meet?", "What is the summary judgment procedure?", "How many members are there?"],
+    [
+        "Where did the ministers meet?",
+        "What is the summary judgment procedure?",
+        "How many members are there?",
+    ],
 )
 def test_questions_of_fact_are_not_summary_requests(question):
     assert not is_summary_request(question)
@@ -50,7 +54,9 @@ def test_each_document_gives_its_central_sentence_cited_verbatim():
         "Defence spending by NATO ministers rose. Lunch was served.",
         1,
     )
-    b, text_b = _document("b.txt", "Trade", "Trade talks between Korea and Japan ended. Both sides agreed.", 2)
+    b, text_b = _document(
+        "b.txt", "Trade", "Trade talks between Korea and Japan ended. Both sides agreed.", 2
+    )
     answer = summarise("Summarise the articles", [a, b])
     assert answer.summary and not answer.abstained
     assert [c.source for c in answer.citations] == ["a.txt", "b.txt"]
