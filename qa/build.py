@@ -277,8 +277,8 @@ def _concurrent_embed(
     other). So each built-in encoder gets its share of the cores, both models load at once,
     and the one still running takes every core when the other is done (from its next
     block). Progress reports the stages one after the other, as a sequential build does.
-    150 SciFact abstracts on the loaded 2-core machine, alternating: 155 s and 126 s
-    against 255 s and 140 s one model after the other (benchmarks/RESULTS.md, "Issue 13").
+    300 SciFact abstracts on the 2-core machine, in one run: 59.6 s against 91.8 s one
+    model after the other, LlamaIndex 64.3 s (medians; benchmarks/RESULTS.md, "Issue 13").
     """
     cores = os.cpu_count() or 1
     previous = [(e, e.threads) for e in (encoder, multilingual_encoder) if isinstance(e, BUILT_IN)]
