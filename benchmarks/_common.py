@@ -30,6 +30,11 @@ SQUAD = SHARED_DATA / "squad" / "dev-v1.1.json"
 DEV_SET = ROOT.parent / "shared" / "eval" / "seed_qa_dev.jsonl"
 
 
+def qa_command(*args: str) -> list[str]:
+    """The command line that runs ``qa`` with ``args`` in this Python."""
+    return [sys.executable, "-m", "qa.cli", *args]
+
+
 def cache_dir() -> Path:
     """Where expensive intermediate results (embeddings of the data sets) are kept between runs."""
     path = Path(os.environ.get("QA_BENCH_CACHE", Path.home() / ".cache" / "qa-bench"))

@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks._common import DEV_SET, ROOT, LoadMonitor, append_results, percentile
+from benchmarks._common import DEV_SET, ROOT, LoadMonitor, append_results, percentile, qa_command
+from qa.testing import free_port
 
 HOST = "127.0.0.1"  # loopback only: this script never sends a request anywhere else
 MAX_REQUESTS_PER_CLIENT = 100_000
@@ -45,16 +45,6 @@ def _questions() -> list[str]:
         with DEV_SET.open() as handle:
             questions += [json.loads(line)["question"] for line in handle if line.strip()]
     return questions
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
-def _qa(*args: str) -> list[str]:
-    return [sys.executable, "-m", "qa.cli", *args]
 
 
 def _wait_until_ready(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
@@ -175,13 +165,15 @@ def run(doors: list[str], clients: int, seconds: float, record: bool) -> int:
         corpus, index, log = work / "corpus", work / "index", work / "serve.log"
         shutil.copytree(ROOT / "corpus", corpus)
         started = time.perf_counter()
-        subprocess.run(_qa("build", "--corpus", str(corpus), "--index", str(index)), check=True, cwd=ROOT)
+        subprocess.run(
+            qa_command("build", "--corpus", str(corpus), "--index", str(index)), check=True, cwd=ROOT
+        )
         build_seconds = time.perf_counter() - started
-        port = _free_port()
+        port = free_port()
         url = f"http://{HOST}:{port}/"
         with log.open("wb") as output:
             server = subprocess.Popen(
-                _qa("serve", "--corpus", str(corpus), "--index", str(index), "--host", HOST,
+                qa_command("serve", "--corpus", str(corpus), "--index", str(index), "--host", HOST,
                     "--port", str(port)),
                 cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
             )  # fmt: skip

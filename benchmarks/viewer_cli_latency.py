@@ -12,29 +12,18 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-from benchmarks._common import ROOT, append_results
+from benchmarks._common import ROOT, append_results, qa_command
+from qa.testing import free_port
 
 QUESTION = "Which countries does NATO say are supporting Russia?"
 CHROMIUM = "/usr/bin/chromium"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _qa(*args: str) -> list[str]:
-    return [sys.executable, "-m", "qa.cli", *args]
 
 
 def _wait_for(url: str, seconds: float) -> None:
@@ -76,7 +65,9 @@ def _asks(index: Path, runs: int, *extra: str) -> list[float]:
     seconds = []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run(_qa("ask", QUESTION, "--index", str(index), *extra), check=True, capture_output=True)
+        subprocess.run(
+            qa_command("ask", QUESTION, "--index", str(index), *extra), check=True, capture_output=True
+        )
         seconds.append(time.perf_counter() - started)
     return seconds
 
@@ -89,11 +80,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         corpus, index = Path(work) / "corpus", Path(work) / "index"
         shutil.copytree(ROOT / "corpus", corpus)
-        subprocess.run(_qa("build", "--corpus", str(corpus), "--index", str(index)), check=True)
-        port = _free_port()
+        subprocess.run(qa_command("build", "--corpus", str(corpus), "--index", str(index)), check=True)
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
-            _qa("serve", "--corpus", str(corpus), "--index", str(index), "--port", str(port)),
+            qa_command("serve", "--corpus", str(corpus), "--index", str(index), "--port", str(port)),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

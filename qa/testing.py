@@ -3,11 +3,13 @@
 ``registered_encoder`` makes an index's model name resolve to a given encoder everywhere in
 the process (``Engine``, ``build_index``, the CLI, the web app) for the duration of a
 ``with`` block; ``register_encoder`` does it for good (a child process's launcher).
-``chunk_store`` reads what a build wrote, in SQL.
+``chunk_store`` reads what a build wrote, in SQL; ``free_port`` finds a port for a server
+a test or benchmark starts.
 """
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,4 +34,11 @@ def chunk_store(index: Index) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{index.path / 'store.sqlite'}?mode=ro", uri=True)
 
 
-__all__ = ["chunk_store", "register_encoder", "registered_encoder"]
+def free_port() -> int:
+    """A loopback port nothing listens on, for a server a test or benchmark starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+__all__ = ["chunk_store", "free_port", "register_encoder", "registered_encoder"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -28,11 +27,14 @@ SHARED = ROOT.parent / "shared"
 DEV_SET = SHARED / "eval" / "seed_qa_dev.jsonl"
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on, for a server a test starts."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def grow_corpus(corpus: Path, count: int) -> None:
+    """Add ``count`` small reports to ``corpus``: enough files for a build to take a while."""
+    for n in range(count):
+        sentences = " ".join(
+            f"Report {n} notes that delegation {n * 7 + i} discussed maritime patrol plan {i} in detail."
+            for i in range(12)
+        )
+        (corpus / f"extra_{n:04d}.txt").write_text(f"Extra report {n}\n\n{sentences}\n")
 
 
 def start_event(url: str, event: str, data: list, *, element: str | None = None) -> str:

@@ -31,9 +31,9 @@ from qa.api import chat_pieces, doors, is_loopback
 from qa.errors import OptionsError
 from qa.pipeline import Engine
 from qa.records import Answer, Citation, CitedValue
-from qa.testing import registered_encoder
+from qa.testing import free_port, registered_encoder
 from qa.web import launch
-from tests.conftest import CORPUS, ROOT, fake_build, free_port
+from tests.conftest import CORPUS, ROOT, fake_build
 from tests.fakes import HashingEncoder
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")

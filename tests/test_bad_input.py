@@ -29,9 +29,9 @@ from qa.ingest import MAX_FILE_BYTES, MAX_TEXT_CHARS
 from qa.pipeline import Engine
 from qa.records import ABSTAIN_TEXT, Answer
 from qa.store import open_index
-from qa.testing import registered_encoder
+from qa.testing import free_port, registered_encoder
 from qa.text import CITATION_MARKER
-from tests.conftest import CORPUS, ROOT, event_result, fake_build, free_port, start_event
+from tests.conftest import CORPUS, ROOT, event_result, fake_build, start_event
 from tests.fakes import HashingEncoder
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")

@@ -13,8 +13,9 @@ import pytest
 from qa.cli import main
 from qa.client import find_server
 from qa.pipeline import Engine
+from qa.testing import free_port
 from qa.web import launch
-from tests.conftest import fake_build, free_port
+from tests.conftest import fake_build
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")
 QUESTION = "Which countries does NATO say are supporting Russia?"

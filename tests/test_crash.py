@@ -13,18 +13,9 @@ import pytest
 from qa.build import build_index
 from qa.pipeline import Engine
 from qa.store import open_index
-from tests.conftest import ROOT
+from tests.conftest import ROOT, grow_corpus
 
 QUESTION = "Which news agency did the ministry quote when reporting Shin's meeting?"
-
-
-def _grow(corpus, count: int) -> None:
-    for n in range(count):
-        sentences = " ".join(
-            f"Report {n} notes that delegation {n * 7 + i} discussed maritime patrol plan {i} in detail."
-            for i in range(12)
-        )
-        (corpus / f"extra_{n:04d}.txt").write_text(f"Extra report {n}\n\n{sentences}\n")
 
 
 def _kill_build_after(marker: str, corpus, index_dir, delay: float) -> str:
@@ -61,7 +52,7 @@ def test_kill_during_build_leaves_a_whole_index(
     engine = Engine(index_dir)
     expected = engine.answer(QUESTION)
 
-    _grow(corpus_copy, 40)
+    grow_corpus(corpus_copy, 40)
     output = _kill_build_after(marker, corpus_copy, index_dir, delay)
     assert marker in output, output[-2000:]
 

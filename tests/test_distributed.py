@@ -22,7 +22,7 @@ from qa.errors import ClusterError
 from qa.pipeline import Engine
 from qa.store import Index, open_index
 from qa.testing import chunk_store
-from tests.conftest import CORPUS, DEV_SET
+from tests.conftest import CORPUS, DEV_SET, grow_corpus
 
 WORKERS = 2
 SAME_VECTOR = 0.9999  # cosine: a worker's single-threaded encode against a local one
@@ -75,15 +75,6 @@ def test_a_ray_build_equals_a_local_one_and_answers_the_same(ray_cluster, demo_i
         assert (got.text, got.abstained) == (expected.text, expected.abstained), question
 
 
-def _grow(corpus: Path, count: int) -> None:
-    for n in range(count):
-        sentences = " ".join(
-            f"Report {n} notes that delegation {n * 7 + i} discussed maritime patrol plan {i} in detail."
-            for i in range(12)
-        )
-        (corpus / f"extra_{n:04d}.txt").write_text(f"Extra report {n}\n\n{sentences}\n")
-
-
 def _running_blocks() -> list[int]:
     """Worker processes of this test's cluster that are embedding a block right now."""
     mine = str(os.getpid())
@@ -106,7 +97,7 @@ def _running_blocks() -> list[int]:
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_build_is_retried_and_the_index_is_complete(ray_cluster, corpus_copy, tmp_path):
-    _grow(corpus_copy, 100)
+    grow_corpus(corpus_copy, 100)
     settings = Settings(multilingual=False)
     build_index(corpus_copy, tmp_path / "local", settings=settings)
     killed: list[int] = []

@@ -30,9 +30,9 @@ from qa.config import Settings
 from qa.pipeline import Engine
 from qa.records import Answer
 from qa.store import Index, open_index
-from qa.testing import chunk_store, registered_encoder
+from qa.testing import chunk_store, free_port, registered_encoder
 from qa.text import query_terms
-from tests.conftest import CORPUS, ROOT, free_port
+from tests.conftest import CORPUS, ROOT
 from tests.fakes import HashingEncoder
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")

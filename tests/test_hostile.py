@@ -41,8 +41,8 @@ from qa.pipeline import Engine
 from qa.records import CorpusFile
 from qa.sandbox import DocumentReaders, ReadLimits, check_docx, check_pdf
 from qa.store import open_index
-from qa.testing import registered_encoder
-from tests.conftest import ROOT, event_result, fake_build, free_port, start_event
+from qa.testing import free_port, registered_encoder
+from tests.conftest import ROOT, event_result, fake_build, start_event
 from tests.fakes import HashingEncoder
 from tests.test_web import browser  # noqa: F401 (the Chromium fixture)
 

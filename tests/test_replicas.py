@@ -18,7 +18,8 @@ import pytest
 
 from qa.build import build_index
 from qa.config import Settings
-from tests.conftest import ROOT, free_port
+from qa.testing import free_port
+from tests.conftest import ROOT
 
 SETTINGS = Settings(multilingual=False)
 QUESTION = "When does the harbour of Port Elmsway reopen?"

@@ -22,6 +22,7 @@ from qa.corpus import MAX_UPLOAD_BYTES, PREVIOUS_VERSIONS, safe_upload_name, sav
 from qa.errors import OptionsError, UploadError
 from qa.pipeline import Engine
 from qa.records import Answer, Citation, CitedValue
+from qa.testing import free_port
 from qa.web import (
     ABSTAIN_FLOOR,
     answer_pieces,
@@ -31,7 +32,6 @@ from qa.web import (
     retrieval_options,
     sources_html,
 )
-from tests.conftest import free_port
 
 # Gradio's queue uses pandas options that pandas 3 deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")
