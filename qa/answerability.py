@@ -4,8 +4,9 @@ The best-ranked unit of every answer is described by the features below — how 
 embedding is, how much of the question's vocabulary (weighted by corpus rarity) it and its
 passage hold, which of the question's rare words, names and numbers are missing, whether
 it holds a value of the asked type, how far ahead of the next unit it is — and a logistic
-model over them and their pairwise products, trained on SQuAD 2.0 articles (``scripts/train_answerability.py``, data card
-``qa/models/answerability.md``) turns them into a probability. Abstaining below one
+model over them and their pairwise products, trained on SQuAD 2.0 articles
+(``scripts/train_answerability.py``, data card ``qa/models/answerability.md``), turns them
+into a probability. Abstaining below one
 threshold, chosen on articles the model was not trained on, is the whole abstain rule.
 Inference is numpy; the weights ship in the package and are checked against the sha256
 the data card states.
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.errors import QAError
+from qa.errors import ModelFileError
 from qa.text import query_terms, stem, stems
 
 MODEL_DIR = Path(__file__).parent / "models"
@@ -144,11 +145,6 @@ class UnitEvidence:
         return cls(cosine, coverage, vector)
 
 
-class ModelFileError(QAError):
-    """The shipped answerability model is missing, damaged or not the one its data card
-    describes."""
-
-
 def quadratic(z: np.ndarray) -> np.ndarray:
     """Standardised features and all their pairwise products (squares included): a
     logistic model over these can weigh one feature by another (a low cosine matters less
@@ -175,6 +171,16 @@ LANGUAGE_FREE = frozenset(
 _LANGUAGE_FREE = np.asarray([name in LANGUAGE_FREE for name in FEATURES])
 
 
+def _inputs(vectors: np.ndarray, language_free: bool) -> np.ndarray:
+    """The columns a head reads."""
+    return vectors[:, _LANGUAGE_FREE] if language_free else vectors
+
+
+def _expand(z: np.ndarray, language_free: bool) -> np.ndarray:
+    """Standardised inputs as a head weighs them: with pairwise products, or alone."""
+    return z if language_free else quadratic(z)
+
+
 @dataclass(frozen=True)
 class Head:
     """Standardised features, their pairwise products, standardised again → logistic
@@ -197,11 +203,10 @@ class Head:
         left at 0.5 for the caller to choose. Needs scikit-learn (training only)."""
         from sklearn.linear_model import LogisticRegression
 
-        x = vectors[:, _LANGUAGE_FREE] if language_free else vectors
+        x = _inputs(vectors, language_free)
         mean, scale = x.mean(axis=0), x.std(axis=0)
         scale[scale == 0] = 1.0
-        z = (x - mean) / scale
-        expanded = z if language_free else quadratic(z)
+        expanded = _expand((x - mean) / scale, language_free)
         expanded_mean, expanded_scale = expanded.mean(axis=0), expanded.std(axis=0)
         expanded_scale[expanded_scale == 0] = 1.0
         fitted = LogisticRegression(C=c, max_iter=5000).fit(
@@ -211,10 +216,10 @@ class Head:
         return cls(mean, scale, expanded_mean, expanded_scale, weights, bias, 0.5, language_free)
 
     def probabilities(self, vectors: np.ndarray) -> np.ndarray:
-        z = ((vectors[:, _LANGUAGE_FREE] if self.language_free else vectors) - self.mean) / self.scale
-        expanded = ((z if self.language_free else quadratic(z)) - self.expanded_mean) / self.expanded_scale
-        z = expanded @ self.weights + self.bias
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+        z = (_inputs(vectors, self.language_free) - self.mean) / self.scale
+        expanded = (_expand(z, self.language_free) - self.expanded_mean) / self.expanded_scale
+        logits = expanded @ self.weights + self.bias
+        return 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
 
     def as_dict(self) -> dict[str, object]:
         def numbers(values: np.ndarray) -> list[float]:

@@ -35,8 +35,7 @@ CorpusIdf = Callable[[str], float]
 
 @dataclass(frozen=True)
 class Unit:
-    """A candidate answer: ``text`` is ``passage``'s text at the document offsets
-    ``start:end``."""
+    """A candidate answer: ``text`` is the document's cleaned text at ``start:end``."""
 
     hit: Hit
     rank: int  # of its hit among the retrieved
@@ -118,11 +117,11 @@ def _has_value(kind: AnswerType | None, text: str, question: str) -> bool:
     return kind is not None and bool(values(kind, text, question))
 
 
-def _lexical_score(profile: _QuestionProfile, unit: Unit, question: str) -> float:
+def _lexical_score(profile: _QuestionProfile, unit: Unit, typed: bool) -> float:
     """About 0..1.7: the weighted share of question words present (words only in the
     document's title count half: the title is every sentence's context), the share of
     question word pairs kept adjacent, and bonuses when the unit has the focus noun
-    ("which *office*") or a value of the asked type (a place for "where")."""
+    ("which *office*") or, ``typed``, a value of the asked type (a place for "where")."""
     if not profile.stems:
         return 0.0
     words = stems(unit.text)
@@ -132,8 +131,7 @@ def _lexical_score(profile: _QuestionProfile, unit: Unit, question: str) -> floa
     pairs = set(itertools.pairwise(words)) & profile.bigrams
     adjacency = len(pairs) / len(profile.bigrams) if profile.bigrams else 0.0
     focus = 0.2 if profile.focus and profile.focus <= own else 0.0
-    typed = 0.2 if _has_value(profile.answer_type, unit.text, question) else 0.0
-    return coverage + 0.3 * adjacency + focus + typed
+    return coverage + 0.3 * adjacency + focus + (0.2 if typed else 0.0)
 
 
 def _best_part_similarity(units: Sequence[Unit], similarity: SentenceSimilarity) -> np.ndarray:
@@ -194,10 +192,12 @@ def rank_units(
     if not units:
         return None
     profile = _profile(question, units)
-    lexical = [_lexical_score(profile, u, question) for u in units]
+    typed = [_has_value(profile.answer_type, u.text, question) for u in units]
+    lexical = [_lexical_score(profile, u, typed[i]) for i, u in enumerate(units)]
     cheap = [0.5 * lexical[i] + 0.1 / (1 + u.rank) for i, u in enumerate(units)]
     shortlist = sorted(range(len(units)), key=lambda i: -cheap[i])[:units_to_embed]
     units = [units[i] for i in shortlist]
+    typed = [typed[i] for i in shortlist]
     lexical = [lexical[i] for i in shortlist]
     cosines = (
         _best_part_similarity(units, similarity) if cross_lingual else similarity([u.text for u in units])
@@ -220,7 +220,7 @@ def rank_units(
             score_gap=ranked_scores[0] - scores[i],
             runner_up_gap=ranked_scores[0] - ranked_scores[1] if len(order) > 1 else 1.0,
             passage_rank=units[i].rank,
-            has_typed_value=_has_value(profile.answer_type, units[i].text, question),
+            has_typed_value=typed[i],
             asks_typed=profile.answer_type is not None and profile.answer_type.value is not None,
             corpus_idf=corpus_idf,
         )
@@ -246,11 +246,11 @@ def compose_answer(
     ranking = rank_units(question, hits, similarity, cross_lingual=cross_lingual, corpus_idf=corpus_idf)
     if ranking is None:
         return _abstain(question, hits)
-    probability = model.probability(ranking.evidence(0), cross_lingual=cross_lingual)
+    best = ranking.evidence(0)
+    probability = model.probability(best, cross_lingual=cross_lingual)
     needed = thresholds.cross_lingual if cross_lingual else thresholds.answer
     if needed is None:
         needed = model.cross_lingual_threshold if cross_lingual else model.threshold
-    best = ranking.evidence(0)
     evidence = {
         "answer_probability": round(probability, 4),
         "similarity": round(best.cosine, 4),
@@ -270,9 +270,9 @@ def compose_answer(
     rival = _disagreement(ranking, model, needed)
     if rival is not None:
         chosen = [0, rival]
-    found = {i: _value_texts(kind, units[i].text, question) for i in chosen} if kind is not None else {}
+    found = {i: _value_texts(kind, units[i].text, question) for i in chosen}
     # A short answer comes first, only when the best unit holds exactly one candidate.
-    short = rival is None and len(found.get(0, [])) == 1
+    short = rival is None and len(found[0]) == 1
     if not short and len({units[i].hit.chunk.source for i in chosen}) == 1:
         chosen.sort(key=lambda i: units[i].start)  # one document: keep its reading order
     citations = [_cite(units[i], scores[i]) for i in chosen]

@@ -41,6 +41,11 @@ class ModelNotFoundError(QAError):
     never downloaded. Install the package the message names, or pass a local folder."""
 
 
+class ModelFileError(QAError):
+    """The shipped answerability model is missing, damaged or not the one its data card
+    describes."""
+
+
 class UploadError(QAError):
     """An uploaded file was refused (its name, type or size): nothing in the corpus folder
     was changed."""

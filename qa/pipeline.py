@@ -164,12 +164,11 @@ class Engine:
         """The passages a summary is drawn from: those found for the request's topic, or,
         when it asks about the documents as a whole, the opening passage of each of the
         first documents."""
-        index = self.index()
         topic = summary_topic(request)
         if topic:
-            retriever = self._retriever(index)
-            options = replace(self.settings.retrieval, k=max(12, self.settings.retrieval.k))
-            return index, retriever.search(retriever.query(topic), options)
+            index, _, hits, _, _ = self._retrieve(topic, max(12, self.settings.retrieval.k), None)
+            return index, hits
+        index = self.index()
         openings = []
         for document in index.documents()[:SUMMARY_DOCUMENTS]:
             chunks = index.document_chunks(document.source)

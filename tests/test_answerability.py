@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.answerability import DATA_CARD, MODEL_FILE, ModelFileError, load_model, shipped_model
+from qa.answerability import DATA_CARD, MODEL_FILE, load_model, shipped_model
+from qa.errors import ModelFileError
 from qa.evaluate import NEVER_ABSTAIN, corpus_engine, evaluate_squad2, load_squad2
 
 FIXTURE = Path(__file__).parent / "data" / "squad2_heldout_slice.json"
