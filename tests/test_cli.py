@@ -31,33 +31,18 @@ def test_build_is_incremental_and_reports_counts(built, capsys):
 
 def test_ask_search_info(built, capsys):
     corpus, index_dir = built
-    assert (
-        main(
-            [
-                "ask",
-                "Which news agency did the ministry quote when reporting Shin's meeting?",
-                "--index",
-                str(index_dir),
-                "--json",
-            ]
-        )
-        == 0
-    )
+    ask = [
+        "ask",
+        "Which news agency did the ministry quote when reporting Shin's meeting?",
+        "--index",
+        str(index_dir),
+    ]
+    assert main([*ask, "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert "Yonhap" in answer["text"] and not answer["abstained"]
     assert {"source", "excerpt", "start", "end", "score", "title"} <= set(answer["citations"][0])
 
-    assert (
-        main(
-            [
-                "ask",
-                "Which news agency did the ministry quote when reporting Shin's meeting?",
-                "--index",
-                str(index_dir),
-            ]
-        )
-        == 0
-    )
+    assert main(ask) == 0
     out = capsys.readouterr().out
     assert "[1]" in out and "004_4fc778d844c30eeb.txt" in out
 

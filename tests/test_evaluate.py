@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -55,28 +56,27 @@ def test_eval_beir_reports_every_mode(beir_dir, tmp_path, capsys):
     assert report["modes"]["hybrid+rerank"]["ndcg_at_10"] == pytest.approx(1.0)
 
 
+def _tiny_island(path: Path, questions: list[dict]) -> Path:
+    """A one-paragraph SQuAD file with ``questions`` about it, written to ``path``."""
+    context = (
+        "The ferry to Tiny Island leaves from Port Alder. The crossing takes forty minutes. "
+        "The island's lighthouse was built in 1874 by the harbour board."
+    )
+    data = {"data": [{"title": "Tiny_Island", "paragraphs": [{"context": context, "qas": questions}]}]}
+    path.write_text(json.dumps(data))
+    return path
+
+
 def test_eval_squad_measures_composed_answers(tmp_path, capsys):
-    squad = {
-        "data": [
-            {
-                "title": "Tiny_Island",
-                "paragraphs": [
-                    {
-                        "context": "The ferry to Tiny Island leaves from Port Alder. The crossing takes forty "
-                        "minutes. The island's lighthouse was built in 1874 by the harbour board.",
-                        "qas": [
-                            {"id": "1", "question": "When was the island's lighthouse built?",
-                             "answers": [{"text": "1874", "answer_start": 0}]},
-                            {"id": "2", "question": "Where does the ferry to Tiny Island leave from?",
-                             "answers": [{"text": "Port Alder", "answer_start": 0}]},
-                        ],
-                    }
-                ],
-            }
-        ]
-    }  # fmt: skip
-    path = tmp_path / "squad.json"
-    path.write_text(json.dumps(squad))
+    path = _tiny_island(
+        tmp_path / "squad.json",
+        [
+            {"id": "1", "question": "When was the island's lighthouse built?",
+             "answers": [{"text": "1874", "answer_start": 0}]},
+            {"id": "2", "question": "Where does the ferry to Tiny Island leave from?",
+             "answers": [{"text": "Port Alder", "answer_start": 0}]},
+        ],
+    )  # fmt: skip
     assert main(["eval", "--squad", str(path), "--every", "1", "--work", str(tmp_path / "w"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["questions"] == 2 and report["paragraphs"] == 1
@@ -85,27 +85,15 @@ def test_eval_squad_measures_composed_answers(tmp_path, capsys):
 
 
 def test_eval_squad2_reports_both_kinds_of_question_and_the_trade_off(tmp_path, capsys):
-    squad2 = {
-        "data": [
-            {
-                "title": "Tiny_Island",
-                "paragraphs": [
-                    {
-                        "context": "The ferry to Tiny Island leaves from Port Alder. The crossing takes forty "
-                        "minutes. The island's lighthouse was built in 1874 by the harbour board.",
-                        "qas": [
-                            {"id": "1", "question": "When was the island's lighthouse built?",
-                             "answers": [{"text": "1874", "answer_start": 0}], "is_impossible": False},
-                            {"id": "2", "question": "When was the island's airport built?",
-                             "answers": [], "is_impossible": True},
-                        ],
-                    }
-                ],
-            }
-        ]
-    }  # fmt: skip
-    path = tmp_path / "squad2.json"
-    path.write_text(json.dumps(squad2))
+    path = _tiny_island(
+        tmp_path / "squad2.json",
+        [
+            {"id": "1", "question": "When was the island's lighthouse built?",
+             "answers": [{"text": "1874", "answer_start": 0}], "is_impossible": False},
+            {"id": "2", "question": "When was the island's airport built?",
+             "answers": [], "is_impossible": True},
+        ],
+    )  # fmt: skip
     assert main(["eval", "--squad2", str(path), "--work", str(tmp_path / "w"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["answerable"], report["unanswerable"], report["paragraphs"]) == (1, 1, 1)
